@@ -1,0 +1,76 @@
+"""The ``provenance`` command: a thin click layer over the Python API.
+
+Heavy libraries (torch, faiss, pyarrow) are imported inside commands, never here,
+so ``provenance --help`` and start-up stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import ProvenanceError
+
+
+class _Failure(click.ClickException):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class ProvenanceGroup(click.Group):
+    """Turns :class:`ProvenanceError` into a one-line message and its exit code; no tracebacks."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ProvenanceError as exc:
+            raise _Failure(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted. Index builds resume where they stopped: re-run the same command.", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(0)
+
+
+@click.group(cls=ProvenanceGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="provenance")
+def cli() -> None:
+    """Trace AI-generated images to their nearest training images and the sources that published them.
+
+    \b
+    Quick start (offline, no weights needed):
+      provenance demo
+    Real use:
+      provenance index people --from 'laion/{00000..00099}.tar' --encoder open_clip:ViT-B-32/laion2b_s34b_b79k
+      provenance trace generated.png --index people
+      provenance report generations.csv --index people --group-by model,cohort -o report/
+
+    Nearest neighbours show resemblance, not proven influence.
+    """
+
+
+def _register() -> None:
+    from .index_cmd import index_cmd, info_cmd
+    from .trace_cmd import trace_cmd
+
+    cli.add_command(index_cmd)
+    cli.add_command(info_cmd)
+    cli.add_command(trace_cmd)
+    for module, name in (("demo_cmd", "demo_cmd"), ("report_cmd", "report_cmd"), ("sources_cmd", "sources_group")):
+        try:
+            mod = __import__(f"provenance.cli.{module}", fromlist=[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"provenance.cli.{module}":
+                raise
+            continue
+        cli.add_command(getattr(mod, name))
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="provenance")

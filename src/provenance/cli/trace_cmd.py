@@ -1,0 +1,128 @@
+"""``provenance trace``."""
+
+from __future__ import annotations
+
+import click
+
+from .common import console, device_option, emit_json, json_option, precision_option, untrained_note
+
+NOTE_RESEMBLANCE = ("Neighbours show resemblance, not proven influence: shares are the nearest-neighbour source "
+                    "composition of each query within this index.")
+NOTE_REFERENCE = ("Unless this index is the generator's own training set, it is a reference corpus of the same web; "
+                  "the training data of closed models (Midjourney, YandexART, ERNIE-ViLG, ...) is not public.")
+
+
+@click.command("trace")
+@click.argument("images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--text", "texts", multiple=True, help="Trace a text prompt instead of (or as well as) images. Repeatable.")
+@click.option("--index", "index_ref", default=None, metavar="NAME",
+              help="Index name or path (default: $PROVENANCE_INDEX, or the only index under ./indexes).")
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=20, show_default=True, help="Neighbours per query.")
+@click.option("--encoder", default=None, metavar="SPEC",
+              help="Load the index's model from elsewhere (e.g. local weights); refused unless it is the same model.")
+@click.option("--threshold", type=float, default=None, help="Near-duplicate cosine threshold (default: per encoder).")
+@click.option("--show", type=click.IntRange(1, 1000), default=10, show_default=True, help="Rows per query in the table.")
+@precision_option
+@device_option
+@json_option
+def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, precision, device, as_json):
+    """Find the training images nearest to generated IMAGES (or to --text prompts).
+
+    \b
+    Examples:
+      provenance trace generated.png --index people
+      provenance trace out/*.png --index people -k 50 --json > trace.json
+      provenance trace --text "a selfie of a Gen Z woman" --index people
+    """
+    from ..errors import UsageError
+    from ..index import open_index
+    from ..trace import trace_images, trace_texts
+
+    if not images and not texts:
+        raise UsageError("nothing to trace: give image paths or --text PROMPT")
+    ix = open_index(index_ref)
+    hooks = _trace_hooks(ix)
+    results = []
+    if images:
+        results += trace_images(ix, list(images), k=k, encoder=encoder, device=device, precision=precision,
+                                threshold=threshold, on_error="record", **hooks)
+    if texts:
+        results += trace_texts(ix, list(texts), k=k, encoder=encoder, device=device, precision=precision,
+                               threshold=threshold, composer=hooks.get("composer"))
+    failed = [r for r in results if r.error]
+    notes = [NOTE_RESEMBLANCE, NOTE_REFERENCE]
+    note = untrained_note(ix.manifest["encoder"])
+    if note:
+        notes.insert(0, note)
+    if as_json:
+        emit_json(trace_document(ix, results, k, notes))
+    else:
+        _print_results(ix, results, show, notes)
+    if failed:
+        raise SystemExit(1)
+
+
+def trace_document(ix, results, k: int, notes: list[str]) -> dict:
+    """The ``--json`` document (schema: provenance/data/trace.schema.json)."""
+    from .. import __version__
+
+    m = ix.manifest
+    return {
+        "schema": "provenance.trace/1",
+        "provenance_version": __version__,
+        "index": {"name": ix.name, "path": str(ix.path), "count": m["count"], "faiss": m["faiss"]["factory"],
+                  "attribution": m.get("attribution")},
+        "encoder": m["encoder"],
+        "k": k,
+        "notes": notes,
+        "results": [r.to_dict() for r in results],
+    }
+
+
+def _trace_hooks(ix) -> dict:
+    try:
+        from ..attribute.hooks import trace_hooks
+    except ModuleNotFoundError:
+        return {}
+    return trace_hooks(ix)
+
+
+def _print_results(ix, results, show: int, notes: list[str]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+    for r in results:
+        if r.error:
+            console(stderr=True).print(f"Error: {r.error}", markup=False)
+            continue
+        title = f"{r.kind} {r.query}"
+        t = Table(title=title, title_justify="left", show_lines=False, expand=False)
+        for col, kw in (("rank", {"justify": "right"}), ("cosine", {"justify": "right"}), ("source", {}),
+                        ("caption", {"max_width": 60, "overflow": "ellipsis", "no_wrap": True}),
+                        ("host", {"max_width": 28, "overflow": "ellipsis", "no_wrap": True}), ("id", {"justify": "right"})):
+            t.add_column(col, **kw)
+        for n in r.neighbours[:show]:
+            label = (n.label or "-") + (" selfie" if n.selfie else "")
+            sim = f"{n.similarity:.4f}" + (" ≈dup" if n.near_duplicate else "")
+            t.add_row(str(n.rank), sim, label, Text(n.caption or "", no_wrap=True), Text(n.host or (n.key or "")[-28:]), str(n.id))
+        out.print(t)
+        if r.composition:
+            _print_composition(out, r.composition)
+        if r.near_duplicate:
+            out.print(f"  [bold red]near-duplicate[/bold red]: a training item is within cosine {r.near_duplicate_threshold} of this query (possible memorisation)")
+        if r.query_signals and r.query_signals.get("watermark"):
+            out.print(f"  [bold]stock watermark visible in the query image[/bold]: {r.query_signals['watermark']}")
+    for note in notes:
+        out.print(f"[dim]note: {note}[/dim]")
+
+
+def _print_composition(out, comp: dict) -> None:
+    shares = comp.get("shares") or {}
+    parts = []
+    for label, s in sorted(shares.items(), key=lambda kv: -kv[1]["share"]):
+        if s["share"] <= 0:
+            continue
+        parts.append(f"{label} {s['share']:.0%} [{s['low']:.0%}–{s['high']:.0%}]")
+    if parts:
+        out.print("  nearest-neighbour source composition: " + ", ".join(parts), markup=False)

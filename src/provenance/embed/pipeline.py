@@ -1,0 +1,96 @@
+"""Decode + preprocess on a thread pool while the model runs; order is preserved.
+
+Pillow's decoders and resizers release the GIL, and so does torch's forward, so
+threads keep the model fed without the copying cost of worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from ..ingest.decode import SkipItem, decode_image
+from ..ingest.items import Item, Skip
+
+Analyzer = Callable[[Any], dict]  # PIL image -> extra metadata (e.g. face / watermark evidence)
+
+
+def default_workers() -> int:
+    return max(2, min(8, (os.cpu_count() or 2)))
+
+
+def _prepare(item: Item, preprocess: Callable, analyze: Analyzer | None):
+    try:
+        im = decode_image(item.image_bytes, item.image_path)
+    except SkipItem as s:
+        return Skip(item.ref, s.reason, s.detail)
+    item.meta["width"], item.meta["height"] = im.size
+    if analyze is not None:
+        try:
+            item.meta.update(analyze(im))
+        except Exception as exc:  # an analyser failure must not lose the item
+            item.meta["ingest_note"] = f"image analysis failed: {type(exc).__name__}"
+    try:
+        tensor = preprocess(im)
+    except Exception as exc:
+        return Skip(item.ref, "corrupt image", f"preprocessing failed: {type(exc).__name__}: {str(exc)[:120]}")
+    item.image_bytes = None  # free the encoded bytes early
+    return item, tensor
+
+
+def embed_items(
+    items: Iterable[Item | Skip],
+    encoder,
+    *,
+    batch_size: int = 64,
+    workers: int | None = None,
+    analyze: Analyzer | None = None,
+) -> Iterator[tuple[Item, np.ndarray] | Skip]:
+    """Yield ``(item, vector)`` for every decodable image and :class:`Skip` for the rest, in input order."""
+    import torch
+
+    workers = workers or default_workers()
+    window = batch_size * 3
+    pending: deque[Future | Skip] = deque()
+    batch: list[tuple[Item, Any]] = []
+    held: list = []  # results (skips) that must come out after the current batch, keeping order
+
+    def flush():
+        if not batch:
+            return []
+        vecs = encoder.embed_pixels(torch.stack([t for _, t in batch]))
+        out = [(it, v) for (it, _), v in zip(batch, vecs)]
+        batch.clear()
+        return out
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        it = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window:
+                nxt = next(it, None)
+                if nxt is None:
+                    exhausted = True
+                    break
+                pending.append(nxt if isinstance(nxt, Skip) else pool.submit(_prepare, nxt, encoder.preprocess, analyze))
+            if not pending:
+                break
+            head = pending.popleft()
+            result = head if isinstance(head, Skip) else head.result()
+            if isinstance(result, Skip):
+                if batch:
+                    held.append(result)  # emit after the batch it sits behind
+                else:
+                    yield result
+                continue
+            batch.append(result)
+            if len(batch) >= batch_size:
+                yield from flush()
+                yield from held
+                held.clear()
+        yield from flush()
+        yield from held

@@ -1,0 +1,283 @@
+"""CLIP encoders: load open_clip models from a spec and embed images and text."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import warnings
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import EncoderError
+from .fingerprint import weights_fingerprint
+from .identity import EncoderIdentity
+from .precision import MIN_COSINE, resolve_precision, torch_dtype
+from .spec import TINY, EncoderSpec, parse_spec
+
+log = logging.getLogger(__name__)
+
+RANDOM_INIT_SEED = 0
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz")
+
+
+def pick_device(requested: str | None = None) -> str:
+    """``cuda`` when available (or requested), else ``cpu``."""
+    import torch
+
+    if requested and requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            raise EncoderError(f"device {requested!r} requested but CUDA is not available here; use --device cpu")
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Encoder:
+    """A CLIP image/text encoder producing L2-normalised float32 embeddings.
+
+    ``precision`` is applied lazily: the first batch is embedded in float32 and in
+    the reduced precision, and the reduced one is kept only if every embedding
+    stays within cosine :data:`MIN_COSINE` of float32.
+    """
+
+    def __init__(self, spec: EncoderSpec, model, preprocess: Callable, tokenizer, *, device: str, precision: str):
+        import torch
+
+        self.spec = spec
+        self.device = device
+        self.requested_precision = precision
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        model.eval()
+        self._model = model.to(device)
+        self.precision = "fp32" if precision != "fp32" else "fp32"
+        self._pending_precision = precision if precision != "fp32" else None
+        self.precision_check: dict | None = None
+        with torch.inference_mode():
+            state = self._model.state_dict()
+            self.fingerprint = weights_fingerprint(state)
+        self.dim = int(getattr(model, "embed_dim", 0) or model.text_projection.shape[1])
+        self.image_size = _image_size(model)
+
+    @property
+    def trained(self) -> bool:
+        return self.spec.has_trained_weights
+
+    @property
+    def identity(self) -> EncoderIdentity:
+        return EncoderIdentity(
+            spec=self.spec.text,
+            model_id=self.spec.model_id,
+            dim=self.dim,
+            fingerprint=self.fingerprint,
+            trained=self.trained,
+        )
+
+    # -- precision -------------------------------------------------------
+    def _settle_precision(self, run: Callable[[object], "object"]) -> "object | None":
+        """On the first batch, try the reduced precision; returns float32 features of that batch."""
+        import torch
+
+        target = self._pending_precision
+        self._pending_precision = None
+        reference = run(self._model).float()
+        reduced_model = copy.deepcopy(self._model).to(torch_dtype(target))
+        reduced = run(reduced_model).float()
+        cos = torch.nn.functional.cosine_similarity(reference, reduced, dim=-1)
+        worst = float(cos.min()) if cos.numel() else 1.0
+        self.precision_check = {"requested": target, "min_cosine_vs_fp32": worst, "threshold": MIN_COSINE}
+        if worst >= MIN_COSINE:
+            self._model = reduced_model
+            self.precision = target
+            self.precision_check["used"] = target
+            return reduced
+        warnings.warn(
+            f"{target} embeddings differ from float32 (worst cosine {worst:.5f} < {MIN_COSINE}); using fp32",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        self.precision_check["used"] = "fp32"
+        return reference
+
+    def _dtype(self):
+        return next(self._model.parameters()).dtype
+
+    # -- embedding -------------------------------------------------------
+    def embed_pixels(self, pixels) -> np.ndarray:
+        """Embed a preprocessed (n, 3, H, W) tensor; returns (n, dim) float32, unit norm."""
+        import torch
+
+        with torch.inference_mode():
+            x = pixels.to(self.device, non_blocking=True)
+
+            def run(model):
+                dtype = next(model.parameters()).dtype
+                return model.encode_image(x.to(dtype))
+
+            feats = self._settle_precision(run) if self._pending_precision else run(self._model)
+            return _normalise(feats)
+
+    def embed_images(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
+        """Embed PIL images (already decoded)."""
+        import torch
+
+        out = []
+        for i in range(0, len(images), batch_size):
+            batch = torch.stack([self.preprocess(im.convert("RGB")) for im in images[i : i + batch_size]])
+            out.append(self.embed_pixels(batch))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                tokens = self.tokenizer(list(texts[i : i + batch_size])).to(self.device)
+
+                def run(model):
+                    return model.encode_text(tokens)
+
+                feats = self._settle_precision(run) if self._pending_precision else run(self._model)
+                out.append(_normalise(feats))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def __repr__(self) -> str:
+        return f"Encoder({self.spec.text!r}, dim={self.dim}, device={self.device}, precision={self.precision})"
+
+
+def _normalise(feats) -> np.ndarray:
+    import torch
+
+    f = torch.nn.functional.normalize(feats.float(), dim=-1)
+    return np.ascontiguousarray(f.cpu().numpy(), dtype=np.float32)
+
+
+def _image_size(model) -> int:
+    size = getattr(getattr(model, "visual", None), "image_size", 224)
+    return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+
+def load_encoder(spec: str | EncoderSpec, *, device: str | None = None, precision: str = "auto") -> Encoder:
+    """Load the encoder a spec names (see :mod:`provenance.encoders.spec`)."""
+    import torch
+
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    dev = pick_device(device)
+    prec = resolve_precision(precision, torch.device(dev).type)
+    if parsed.kind == TINY:
+        import open_clip
+
+        from .tiny import build_tiny_model
+
+        model = build_tiny_model()
+        preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
+        tokenizer = open_clip.get_tokenizer("ViT-B-32")
+        return Encoder(parsed, model, preprocess, tokenizer, device=dev, precision=prec)
+    model, preprocess = _load_open_clip(parsed)
+    tokenizer = _load_tokenizer(parsed)
+    return Encoder(parsed, model, preprocess, tokenizer, device=dev, precision=prec)
+
+
+def _load_tokenizer(spec: EncoderSpec):
+    import open_clip
+
+    try:
+        return open_clip.get_tokenizer(spec.hub or spec.arch)
+    except Exception as exc:  # hub tokenizers need their config; fall back to CLIP's BPE
+        log.warning("tokenizer for %s unavailable (%s); using the CLIP BPE tokenizer", spec.text, exc)
+        return open_clip.get_tokenizer("ViT-B-32")
+
+
+def _load_open_clip(spec: EncoderSpec):
+    import open_clip
+    import torch
+
+    if spec.weights_path:
+        path = os.path.expanduser(spec.weights_path)
+        if not os.path.isfile(path):
+            raise EncoderError(f"weights file {path!r} of encoder spec {spec.text!r} does not exist")
+        if not path.endswith(WEIGHT_SUFFIXES):
+            raise EncoderError(
+                f"weights file {path!r} has an unknown type: use .safetensors (preferred), or .pt/.pth/.bin holding a plain state dict"
+            )
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=path, weights_only=True)
+        except Exception as exc:
+            if "weights_only" in str(exc) or "Unpickl" in type(exc).__name__ or "Unpickl" in str(exc):
+                raise EncoderError(
+                    f"weights file {path!r} contains pickled objects beyond plain tensors, which provenance never loads "
+                    "(it could run code). Convert it to .safetensors or a plain state dict."
+                ) from None
+            raise EncoderError(f"cannot load weights {path!r} into {spec.arch}: {_first_line(exc)}") from None
+        return model, preprocess
+    if spec.tag or spec.hub:
+        try:
+            with _quiet_hub():
+                name, tag = (spec.hub, None) if spec.hub else (spec.arch, spec.tag)
+                model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, weights_only=True)
+        except Exception as exc:
+            cfg = open_clip.get_pretrained_cfg(spec.arch, spec.tag) if spec.tag else {}
+            where = cfg.get("hf_hub") or cfg.get("url") or spec.hub
+            arch = spec.arch or "ARCH"
+            offline = os.environ.get("HF_HUB_OFFLINE") or not hub_reachable()
+            why = "the Hugging Face hub is unreachable and they are not in the local cache" if offline else _first_line(exc)
+            raise EncoderError(
+                f"cannot fetch the weights of encoder {spec.text} ({why}). "
+                f"Download them on a connected machine ({where}) and pass "
+                f"--encoder 'open_clip:{arch}@/path/to/open_clip_model.safetensors'"
+            ) from None
+        return model, preprocess
+    # Architecture only: seeded random weights (timing benchmarks, tests).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=None)
+    return model, preprocess
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
+    """A quick check before a download: offline, huggingface_hub would retry for about a minute."""
+    import socket
+
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class _quiet_hub:
+    """Silence hub/open_clip download chatter, and use only the local cache when the hub is unreachable."""
+
+    def __enter__(self):
+        self._env = os.environ.get("HF_HUB_OFFLINE")
+        if self._env is None and not hub_reachable():
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            _reload_hub_constants()
+        self._levels = {}
+        for name in ("", "huggingface_hub", "huggingface_hub.utils._http", "open_clip"):
+            lg = logging.getLogger(name)
+            self._levels[name] = lg.level
+            lg.setLevel(logging.CRITICAL)
+        return self
+
+    def __exit__(self, *exc):
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
+        if self._env is None and os.environ.pop("HF_HUB_OFFLINE", None) is not None:
+            _reload_hub_constants()
+
+
+def _reload_hub_constants() -> None:
+    try:
+        import huggingface_hub.constants as c
+
+        c.HF_HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    except Exception:
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,568 @@
+"""Streaming, journaled, resumable index builds.
+
+Items flow source -> embed -> part files. Every ``commit_every`` items a part
+(vectors ``.npy`` + metadata ``.parquet``) is written under a temporary name,
+renamed, and then recorded in the journal; the journal line is the commit point
+of that part. Once every unit of every source is done, the FAISS index is built
+from the parts and ``manifest.json`` is replaced atomically: the commit point of
+the whole build. A build killed anywhere and re-run with the same command
+resumes from the journal and ends with exactly one copy of every good item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import EncoderError, IngestError, StrictModeError, UsageError
+from ..ingest.items import BASE_COLUMNS, Item, Skip
+from ..paths import index_dir_for
+from ..util.atomic import atomic_path, atomic_write_bytes, atomic_write_json
+from . import faiss_plan
+from .build_state import BuildState, load_state
+from .journal import Journal
+from .keys import KeySet, key_hash
+from .layout import FORMAT, FORMAT_VERSION, MANIFEST, PARTS_DIR, SKIPS, index_file, part_name
+from .lock import WriteLock
+from .store import PartReader
+
+ROW_GROUP = 4096
+DEFAULT_ENCODER = "open_clip:ViT-B-32/laion2b_s34b_b79k"
+RESERVED = set(BASE_COLUMNS) | {"label", "selfie", "evidence", "label_confidence", "ingest_note"}
+Labeler = Callable[[list[dict[str, Any]]], None]  # adds source-attribution fields to rows, in place
+
+
+@dataclass
+class BuildOptions:
+    encoder: str | None = None
+    fmt: str = "auto"
+    append: bool = False
+    overwrite: bool = False
+    strict: bool = False
+    index_factory: str | None = None
+    memory_budget: int | None = None
+    target_recall: float = 0.95
+    batch_size: int = 64
+    commit_every: int = 2048
+    precision: str = "auto"
+    device: str | None = None
+    workers: int | None = None
+    hf: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+@dataclass
+class BuildReport:
+    index: str
+    count: int
+    added: int
+    already_indexed: int
+    skipped: int
+    skip_reasons: dict[str, int]
+    skipped_examples: list[dict[str, str]]
+    sources: list[dict[str, Any]]
+    encoder: dict[str, Any]
+    faiss: dict[str, Any]
+    precision: str | None
+    seconds: float
+    resumed: bool = False
+    up_to_date: bool = False
+    skips_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int | None, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="img", dynamic_ncols=True, leave=False)
+
+    def update(self, n: int = 1) -> None:
+        if self.bar:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+
+
+def build_index(
+    index: str | os.PathLike,
+    sources: str | Sequence[str],
+    options: BuildOptions | None = None,
+    *,
+    labeler: Labeler | None = None,
+    analyzer: Callable | None = None,
+    **kwargs: Any,
+) -> BuildReport:
+    """Build (or resume, or append to) the index ``index`` from ``sources``.
+
+    ``kwargs`` override fields of :class:`BuildOptions`, so notebooks can write
+    ``build_index("my", "shards/", encoder="tiny")``.
+    """
+    opts = options or BuildOptions()
+    for k, v in kwargs.items():
+        if not hasattr(opts, k):
+            raise TypeError(f"build_index() got an unexpected option {k!r}")
+        setattr(opts, k, v)
+    srcs = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not srcs:
+        raise UsageError("no source given: pass --from SOURCE")
+    directory = index_dir_for(index)
+    with WriteLock(directory):
+        return _Builder(directory, [os.fspath(s) for s in srcs], opts, labeler, analyzer).run()
+
+
+class _Builder:
+    def __init__(self, directory: Path, sources: list[str], opts: BuildOptions, labeler, analyzer):
+        self.dir = directory
+        self.source_args = sources
+        self.opts = opts
+        self.labeler = labeler
+        self.analyzer = analyzer
+        self.journal = Journal(directory)
+        self.t0 = time.time()
+
+    # -- setup ---------------------------------------------------------------
+    def run(self) -> BuildReport:
+        if self.opts.overwrite:
+            _wipe(self.dir)
+        state = load_state(self.dir)
+        from ..ingest import open_source
+
+        # Sources first: a mistyped path should fail before a model is loaded.
+        sources = [open_source(s, self.opts.fmt, **self.opts.hf) for s in self.source_args]
+        self._all_precomputed = all(src.precomputed for src in sources)
+        identity, encoder = self._encoder(state)
+        self.identity = identity
+        for src in sources:
+            if src.precomputed:
+                src.dim = int(identity["dim"])
+        for src in sources:
+            if src.precomputed is False and encoder is None:
+                encoder = self._load_encoder(identity["spec"])
+        self.encoder = encoder
+        self.sources = sources
+        units = [(src, u) for src in sources for u in src.units()]
+        todo = [(src, u) for src, u in units if u.key not in state.done_units]
+        resumed = state.has_pending
+        if state.manifest and not state.has_pending:
+            if not todo:
+                return self._report(state, state.manifest, added=0, already=0, skips=[], up_to_date=True)
+            if not self.opts.append:
+                raise UsageError(
+                    f"index {self.dir} already exists ({state.manifest['count']} items). "
+                    "Use --append to add these sources to it, or --overwrite to rebuild it from scratch."
+                )
+        build_id = state.begin["build_id"] if state.begin else uuid.uuid4().hex
+        self.journal.append({
+            "op": "begin", "build_id": build_id, "time": _now(), "pid": os.getpid(),
+            "sources": [s.text for s in sources], "encoder": identity, "resume": resumed,
+        })
+        self.build_id = build_id
+        self.state = state
+        self.committed_keys = KeySet.from_parts(self.dir, state.committed_parts)
+        self.pending_keys = KeySet.from_parts(self.dir, state.pending_parts)
+        self.seen: set[int] = set()
+        added = already = 0
+        hint = self._count_hint(sources, todo)
+        bar = _Progress(self.opts.progress, hint, f"indexing {self.dir.name}")
+        try:
+            for src, unit in todo:
+                a, b = self._run_unit(src, unit, bar)
+                added += a
+                already += b
+        finally:
+            bar.close()
+        state = load_state(self.dir)  # re-read: the parts written above are now pending
+        skips = self._build_skips(state)
+        if self.opts.strict and skips:
+            reasons = Counter(s["reason"] for s in skips)
+            raise StrictModeError(
+                f"--strict: {len(skips)} input item(s) skipped ({_fmt_reasons(reasons)}); nothing was committed. "
+                f"First: {skips[0]['ref']} ({skips[0]['reason']}). Fix the inputs or drop --strict (the build resumes)."
+            )
+        if not state.pending_parts:
+            if not state.manifest or already == 0:
+                reasons = Counter()
+                for s in skips:
+                    reasons[s["reason"]] += int(s.get("count", 1))
+                detail = f": all {sum(reasons.values())} input(s) skipped ({_fmt_reasons(reasons)})" if skips else ": the source holds no items"
+                raise IngestError(f"nothing to index from {', '.join(self.source_args)}{detail}")
+            # Everything given is already indexed: close this build without a new generation.
+            self.journal.append({"op": "commit", "build_id": self.build_id, "generation": state.manifest["generation"], "count": state.committed_count, "time": _now(), "nothing_new": True})
+            return self._report(state, state.manifest, added=0, already=already, skips=skips, resumed=resumed)
+        added = sum(int(p["count"]) for p in state.pending_parts)  # this build's, across interrupted attempts
+        manifest = self._finalize(state, skips)
+        return self._report(state, manifest, added=added, already=already, skips=skips, resumed=resumed)
+
+    def _count_hint(self, sources, todo) -> int | None:
+        try:
+            sizes = [u.size_hint for _, u in todo]
+            if all(s is not None for s in sizes):
+                return int(sum(sizes))
+            if len(sources) == 1 and len(todo) == sum(1 for _ in todo):
+                return sources[0].count_hint()
+        except Exception:
+            return None
+        return None
+
+    def _load_encoder(self, spec: str):
+        from ..encoders import load_encoder
+
+        return load_encoder(spec, device=self.opts.device, precision=self.opts.precision)
+
+    def _encoder(self, state: BuildState):
+        """The encoder identity this build uses, and the loaded encoder when one was needed to know it."""
+        from ..encoders import EncoderIdentity, parse_spec
+
+        existing = (state.manifest or {}).get("encoder") or (state.begin or {}).get("encoder")
+        requested = self.opts.encoder
+        if existing and not requested:
+            return existing, None
+        spec = requested or DEFAULT_ENCODER
+        parsed = parse_spec(spec)
+        try:
+            enc = self._load_encoder(spec)
+            identity = enc.identity.to_dict()
+        except EncoderError:
+            if not self._all_precomputed:
+                raise
+            # Precomputed embeddings need no model: record what the user says made them.
+            enc = None
+            identity = EncoderIdentity(spec=parsed.text, model_id=parsed.model_id, dim=_spec_dim(parsed), fingerprint=None, trained=parsed.has_trained_weights).to_dict()
+        if existing:
+            EncoderIdentity.from_dict(existing).check_compatible(EncoderIdentity.from_dict(identity), f"index {self.dir.name}")
+            identity = existing
+        return identity, enc
+
+    # -- ingest ------------------------------------------------------------------
+    def _run_unit(self, src, unit, bar) -> tuple[int, int]:
+        added = already = 0
+        chunk: list[Item] = []
+        skips: list[Skip] = []
+
+        def commit():
+            nonlocal chunk, skips, added
+            added += self._commit_chunk(src, unit.key, chunk, skips)
+            bar.update(len(chunk))
+            chunk, skips = [], []
+
+        for entry in unit.open():
+            if isinstance(entry, Skip):
+                skips.append(entry)
+                bar.update(entry.count)
+                continue
+            h = key_hash(entry.key)
+            if h in self.committed_keys:
+                already += 1
+                bar.update()
+                continue
+            if h in self.pending_keys:
+                bar.update()
+                continue  # committed to a part by an earlier, interrupted attempt of this build
+            if h in self.seen:
+                skips.append(Skip(entry.ref, "duplicate key", f"key {entry.key!r} seen earlier in this build"))
+                bar.update()
+                continue
+            self.seen.add(h)
+            chunk.append(entry)
+            if len(chunk) >= self.opts.commit_every:
+                commit()
+        if chunk or skips:
+            commit()
+        self.journal.append({"op": "unit_done", "unit": unit.key, "source": src.text, "already_indexed": already, "time": _now()})
+        return added, already
+
+    def _commit_chunk(self, src, unit_key: str, items: list[Item], skips: list[Skip]) -> int:
+        rows, vecs = [], []
+        embedded = self._embed(src, items, skips)
+        for item, vec in embedded:
+            rows.append(item)
+            vecs.append(vec)
+        record: dict[str, Any] = {"source": src.text, "unit": unit_key, "skips": [_skip_dict(s) for s in skips]}
+        if not rows:
+            if skips:
+                self.journal.append({"op": "skips", **record})
+            return 0
+        state = self.state
+        name = part_name(state.next_part_number)
+        first_id = state.next_id
+        table = self._table(rows, first_id, src.text)
+        matrix = np.ascontiguousarray(np.stack(vecs), dtype=np.float32)
+        parts = self.dir / PARTS_DIR
+        parts.mkdir(parents=True, exist_ok=True)
+        with atomic_path(parts / f"{name}.npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, matrix, allow_pickle=False)
+        import pyarrow.parquet as pq
+
+        with atomic_path(parts / f"{name}.parquet") as tmp:
+            pq.write_table(table, tmp, row_group_size=ROW_GROUP)
+        part = {"op": "part", "name": name, "first_id": first_id, "count": len(rows), **record}
+        self.journal.append(part)
+        state.pending_parts.append(part)
+        return len(rows)
+
+    def _embed(self, src, items: list[Item], skips: list[Skip]):
+        dim = self.identity["dim"]
+        if src.precomputed:
+            for it in items:
+                if it.vector is None or it.vector.shape != (dim,):
+                    skips.append(Skip(it.ref, "wrong embedding dimension", f"expected {dim}"))
+                    continue
+                yield it, it.vector
+            return
+        from ..embed import embed_items
+
+        for out in embed_items(items, self.encoder, batch_size=self.opts.batch_size, workers=self.opts.workers, analyze=self.analyzer):
+            if isinstance(out, Skip):
+                skips.append(out)
+            else:
+                yield out
+
+    def _table(self, items: list[Item], first_id: int, source_text: str):
+        rows = []
+        for i, it in enumerate(items):
+            m = it.meta
+            row = {
+                "id": first_id + i,
+                "key": it.key,
+                "url": m.get("url"),
+                "caption": m.get("caption"),
+                "source": source_text,
+                "shard": m.get("shard"),
+                "width": m.get("width", m.get("x_width", m.get("orig_width"))),
+                "height": m.get("height", m.get("x_height", m.get("orig_height"))),
+            }
+            for k, v in m.items():
+                if k.startswith("x_"):
+                    name = k[2:]
+                    if name in ("width", "height") or name in row:
+                        name = f"src_{name}"
+                    if name in RESERVED:
+                        name = f"src_{name}"
+                    row[name] = v
+                elif k not in row and k not in ("width", "height", "shard", "url", "caption"):
+                    row[k] = v
+            rows.append(row)
+        if self.labeler is not None:
+            self.labeler(rows)
+        return rows_to_table(rows)
+
+    def _build_skips(self, state: BuildState) -> list[dict[str, str]]:
+        """Skips of the current (uncommitted) build, each input once however often it was retried."""
+        records = self.journal.read()
+        last_commit = max((i for i, r in enumerate(records) if r.get("op") == "commit"), default=-1)
+        seen, out = set(), []
+        for r in records[last_commit + 1 :]:
+            for s in r.get("skips", ()):
+                k = (s["ref"], s["reason"])
+                if k not in seen:
+                    seen.add(k)
+                    out.append({**s, "source": r.get("source")})
+        return out
+
+    # -- commit ------------------------------------------------------------------
+    def _finalize(self, state: BuildState, skips: list[dict[str, str]]) -> dict[str, Any]:
+        import faiss
+
+        dim = int(self.identity["dim"])
+        parts = state.committed_parts + [
+            {"name": p["name"], "first_id": p["first_id"], "count": p["count"], "source": p["source"]} for p in state.pending_parts
+        ]
+        total = sum(int(p["count"]) for p in parts)
+        old = state.manifest
+        if old:
+            index = faiss.read_index(str(self.dir / old["faiss"]["file"]))
+            plan = faiss_plan.IndexPlan(**{k: v for k, v in old["faiss"].items() if k in ("factory", "nprobe", "train_size", "notes")})
+            new_reader = PartReader(self.dir, state.pending_parts)
+            faiss_plan.train_and_fill(plan, dim, None, new_reader.iter_vectors(), index=index)
+        else:
+            plan = faiss_plan.choose_plan(total, dim, factory=self.opts.index_factory, memory_budget=self.opts.memory_budget)
+            reader = PartReader(self.dir, parts)
+            try:
+                index = faiss_plan.train_and_fill(plan, dim, lambda n: sample_vectors(reader, n), reader.iter_vectors())
+            except RuntimeError as exc:
+                raise UsageError(f"FAISS could not build index {plan.factory!r} for {total} vectors: {str(exc).splitlines()[0][:200]}") from None
+        if index.ntotal != total:
+            raise IngestError(f"internal error: FAISS holds {index.ntotal} vectors but the parts hold {total}")
+        generation = (int(old["generation"]) if old else 0) + 1
+        fname = index_file(generation)
+        with atomic_path(self.dir / fname) as tmp:
+            faiss.write_index(index, str(tmp))
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.dir.name,
+            "created": old["created"] if old else _now(),
+            "updated": _now(),
+            "build_id": self.build_id,
+            "generation": generation,
+            "count": total,
+            "dim": dim,
+            "metric": "inner_product",
+            "encoder": self.identity,
+            "precision": self.encoder.precision if self.encoder is not None else (old or {}).get("precision"),
+            "faiss": {**plan.to_dict(), "file": fname},
+            "parts": [{k: p[k] for k in ("name", "first_id", "count")} for p in parts],
+            "vectors_dtype": "float32",
+            "sources": self._source_stats(old, skips),
+            "skipped_total": 0,
+        }
+        manifest["skipped_total"] = sum(s["skipped"] for s in manifest["sources"])
+        if self.labeler is not None and hasattr(self.labeler, "describe"):
+            manifest["attribution"] = self.labeler.describe()
+        elif old and old.get("attribution"):
+            manifest["attribution"] = old["attribution"]
+        self._write_skips(old, skips)
+        atomic_write_json(self.dir / MANIFEST, manifest)
+        self.journal.append({"op": "commit", "build_id": self.build_id, "generation": generation, "count": total, "time": _now()})
+        if old and old["faiss"]["file"] != fname:
+            (self.dir / old["faiss"]["file"]).unlink(missing_ok=True)
+        return manifest
+
+    def _source_stats(self, old: dict | None, skips: list[dict[str, str]]) -> list[dict[str, Any]]:
+        stats: dict[str, dict[str, Any]] = {s["source"]: dict(s) for s in (old or {}).get("sources", [])}
+        records = self.journal.read()
+        last_commit = max((i for i, r in enumerate(records) if r.get("op") == "commit"), default=-1)
+        for r in records[last_commit + 1 :]:
+            if r.get("op") not in ("part", "unit_done"):
+                continue
+            src = r["source"]
+            st = stats.setdefault(src, {"source": src, "format": None, "ingested": 0, "skipped": 0, "skip_reasons": {}, "already_indexed": 0})
+            if r["op"] == "part":
+                st["ingested"] += int(r["count"])
+            else:
+                st["already_indexed"] = st.get("already_indexed", 0) + int(r.get("already_indexed", 0))
+        fmt = {s.text: s.format for s in self.sources}
+        for s in skips:
+            st = stats.get(s["source"])
+            if st is None:
+                continue
+            st["skipped"] += int(s.get("count", 1))
+            st["skip_reasons"][s["reason"]] = st["skip_reasons"].get(s["reason"], 0) + int(s.get("count", 1))
+        for src, st in stats.items():
+            st["format"] = st.get("format") or fmt.get(src)
+            st["last_ingested"] = _now() if any(r.get("source") == src for r in records[last_commit + 1 :]) else st.get("last_ingested")
+        return list(stats.values())
+
+    def _write_skips(self, old: dict | None, skips: list[dict[str, str]]) -> None:
+        path = self.dir / SKIPS
+        previous = path.read_bytes() if (old and path.exists()) else b""
+        new = b"".join((json.dumps(s, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass") for s in skips)
+        atomic_write_bytes(path, previous + new)
+
+    def _report(self, state, manifest, *, added, already, skips, resumed=False, up_to_date=False) -> BuildReport:
+        reasons = Counter()
+        for s in skips:
+            reasons[s["reason"]] += int(s.get("count", 1))
+        return BuildReport(
+            index=str(self.dir),
+            count=int(manifest["count"]),
+            added=added,
+            already_indexed=already,
+            skipped=sum(reasons.values()),
+            skip_reasons=dict(reasons),
+            skipped_examples=skips[:20],
+            sources=manifest.get("sources", []),
+            encoder=manifest["encoder"],
+            faiss=manifest["faiss"],
+            precision=manifest.get("precision"),
+            seconds=round(time.time() - self.t0, 3),
+            resumed=resumed,
+            up_to_date=up_to_date,
+            skips_file=str(self.dir / SKIPS) if skips else None,
+        )
+
+
+def rows_to_table(rows: list[dict[str, Any]]):
+    """An Arrow table from row dicts; a column whose values disagree in type is stored as text."""
+    import pyarrow as pa
+
+    names: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in names:
+                names.append(k)
+    arrays = {}
+    for n in names:
+        values = [r.get(n) for r in rows]
+        try:
+            arrays[n] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays[n] = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+        if pa.types.is_null(arrays[n].type) and n in ("url", "caption", "shard", "key", "source"):
+            arrays[n] = arrays[n].cast(pa.string())
+    return pa.table(arrays)
+
+
+def sample_vectors(reader: PartReader, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` vectors drawn uniformly without replacement (sorted ids, read part by part)."""
+    total = sum(int(p["count"]) for p in reader.parts)
+    n = min(n, total)
+    if n >= total:
+        return np.concatenate(list(reader.iter_vectors()))
+    ids = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    out = []
+    for p in reader.parts:
+        lo, hi = int(p["first_id"]), int(p["first_id"]) + int(p["count"])
+        sel = ids[(ids >= lo) & (ids < hi)] - lo
+        if len(sel):
+            out.append(np.asarray(reader.part_vectors(p["name"])[sel], dtype=np.float32))
+    return np.concatenate(out)
+
+
+def _spec_dim(parsed) -> int:
+    import open_clip
+
+    if parsed.kind == "tiny":
+        from ..encoders.tiny import TINY_CONFIG
+
+        return int(TINY_CONFIG["embed_dim"])
+    cfg = open_clip.get_model_config(parsed.arch) if parsed.arch else None
+    if not cfg:
+        raise EncoderError(f"cannot tell the embedding dimension of {parsed.text}: give an open_clip architecture name")
+    return int(cfg["embed_dim"])
+
+
+def _skip_dict(s: Skip) -> dict[str, Any]:
+    d = {"ref": s.ref, "reason": s.reason}
+    if s.detail:
+        d["detail"] = s.detail[:300]
+    if s.count != 1:
+        d["count"] = s.count
+    return d
+
+
+def _fmt_reasons(reasons: Counter) -> str:
+    return ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+
+
+def _wipe(directory: Path) -> None:
+    if not directory.exists():
+        return
+    for p in directory.iterdir():
+        if p.name == "LOCK":
+            continue
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,123 @@
+"""An opened index: vector search, metadata lookup, and the encoder that goes with it."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..encoders.identity import EncoderIdentity
+from ..errors import ProvenanceError, UsageError
+from ..paths import resolve_existing_index
+from . import faiss_plan
+from .store import PartReader, read_manifest
+
+
+class Index:
+    """A committed index. Cheap to open: FAISS and metadata are loaded on first use."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        manifest = read_manifest(self.path)
+        if manifest is None:
+            raise ProvenanceError(f"{self.path} holds no committed index")
+        self.manifest: dict[str, Any] = manifest
+        self.parts = PartReader(self.path, manifest["parts"])
+        self._encoders: dict[tuple, Any] = {}
+
+    # -- facts -----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name", self.path.name)
+
+    @property
+    def count(self) -> int:
+        return int(self.manifest["count"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @property
+    def encoder_identity(self) -> EncoderIdentity:
+        return EncoderIdentity.from_dict(self.manifest["encoder"])
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __repr__(self) -> str:
+        return f"Index({str(self.path)!r}, count={self.count}, encoder={self.encoder_identity.spec!r}, faiss={self.manifest['faiss']['factory']!r})"
+
+    # -- search ----------------------------------------------------------------
+    @cached_property
+    def faiss_index(self):
+        import faiss
+
+        index = faiss.read_index(str(self.path / self.manifest["faiss"]["file"]), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if self._mmap_ok() else 0)
+        faiss_plan.set_search_params(index, nprobe=self.manifest["faiss"].get("nprobe"))
+        return index
+
+    def _mmap_ok(self) -> bool:
+        return not self.manifest["faiss"]["factory"].startswith(("Flat", "HNSW"))
+
+    def search(self, vectors: np.ndarray, k: int = 10, *, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest neighbours of (n, dim) query vectors: ``(scores, ids)`` arrays of shape (n, k).
+
+        Scores are cosine similarities (vectors are unit length); ids index the
+        metadata rows. Where fewer than ``k`` items exist, ids are -1.
+        """
+        q = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        if q.shape[1] != self.dim:
+            raise UsageError(f"query vectors have dimension {q.shape[1]}, index {self.name} has {self.dim}")
+        if k < 1:
+            raise UsageError("k must be at least 1")
+        if nprobe:
+            faiss_plan.set_search_params(self.faiss_index, nprobe=nprobe)
+        scores, ids = self.faiss_index.search(q, int(k))
+        return scores, ids
+
+    # -- metadata ----------------------------------------------------------------
+    def rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Metadata rows by id, reading only the Parquet row groups that hold them."""
+        return self.parts.rows(ids)
+
+    def metadata(self, columns: Sequence[str] | None = None):
+        """All metadata as a pyarrow Table (id order)."""
+        return self.parts.table(columns)
+
+    def vectors(self, ids: Sequence[int] | None = None) -> np.ndarray:
+        if ids is None:
+            return np.concatenate(list(self.parts.iter_vectors()))
+        return self.parts.vectors_for(ids)
+
+    # -- encoder -------------------------------------------------------------------
+    def encoder(self, spec: str | None = None, *, device: str | None = None, precision: str = "auto"):
+        """The encoder queries must use: the index's own, or ``spec`` if it has the same weights."""
+        from ..encoders import load_encoder
+
+        key = (spec, device, precision)
+        if key not in self._encoders:
+            enc = load_encoder(spec or self.encoder_identity.spec, device=device, precision=precision)
+            self.encoder_identity.check_compatible(enc.identity, f"index {self.name!r}")
+            self._encoders[key] = enc
+        return self._encoders[key]
+
+    # -- tracing ---------------------------------------------------------------------
+    def trace(self, images: Sequence, k: int = 20, **kwargs):
+        """Trace generated images (paths or PIL images) to their nearest training items."""
+        from ..trace import trace_images
+
+        return trace_images(self, images, k=k, **kwargs)
+
+    def trace_text(self, texts: Sequence[str] | str, k: int = 20, **kwargs):
+        from ..trace import trace_texts
+
+        return trace_texts(self, [texts] if isinstance(texts, str) else list(texts), k=k, **kwargs)
+
+
+def open_index(ref: str | os.PathLike | None = None) -> Index:
+    """Open an index by name (under ``./indexes`` or ``$PROVENANCE_INDEXES``) or path."""
+    return Index(resolve_existing_index(ref))

@@ -1,0 +1,17 @@
+"""File names inside an index directory."""
+
+from __future__ import annotations
+
+PARTS_DIR = "parts"
+MANIFEST = "manifest.json"
+FORMAT = "provenance-index"
+FORMAT_VERSION = 1
+SKIPS = "skipped.jsonl"
+
+
+def part_name(n: int) -> str:
+    return f"part-{n:06d}"
+
+
+def index_file(generation: int) -> str:
+    return f"index-{generation:06d}.faiss"

@@ -1,0 +1,150 @@
+"""Reading a committed index: manifest, FAISS file, metadata parts, stored vectors.
+
+Everything a reader touches is named by ``manifest.json``, which writers replace
+atomically, so a reader sees one complete generation or the previous one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import ProvenanceError
+from .layout import FORMAT, FORMAT_VERSION, MANIFEST, PARTS_DIR
+
+ROW_GROUP_CACHE = 64
+
+
+def read_manifest(directory: Path) -> dict[str, Any] | None:
+    path = directory / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ProvenanceError(f"{path} is not valid JSON ({exc}); the index is damaged — rebuild it") from None
+    if manifest.get("format") != FORMAT:
+        raise ProvenanceError(f"{path} is not a provenance index manifest")
+    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise ProvenanceError(
+            f"index {directory} has format version {manifest['format_version']}, newer than this provenance "
+            f"understands ({FORMAT_VERSION}); upgrade provenance"
+        )
+    return manifest
+
+
+class PartReader:
+    """Random access to metadata rows and vectors across the index's parts."""
+
+    def __init__(self, directory: Path, parts: Sequence[dict[str, Any]]):
+        self.directory = directory
+        self.parts = list(parts)
+        self.first_ids = [int(p["first_id"]) for p in self.parts]
+        self._files: dict[str, Any] = {}
+        self._groups: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def _locate(self, id_: int) -> tuple[dict[str, Any], int]:
+        i = bisect.bisect_right(self.first_ids, id_) - 1
+        if i < 0 or id_ >= self.first_ids[i] + int(self.parts[i]["count"]):
+            raise IndexError(f"id {id_} is not in this index")
+        return self.parts[i], id_ - self.first_ids[i]
+
+    def _parquet(self, name: str):
+        import pyarrow.parquet as pq
+
+        pf = self._files.get(name)
+        if pf is None:
+            pf = pq.ParquetFile(self.directory / PARTS_DIR / f"{name}.parquet")
+            self._files[name] = pf
+        return pf
+
+    def _row_group(self, name: str, rg: int):
+        key = (name, rg)
+        table = self._groups.get(key)
+        if table is None:
+            table = self._parquet(name).read_row_group(rg)
+            self._groups[key] = table
+            if len(self._groups) > ROW_GROUP_CACHE:
+                self._groups.popitem(last=False)
+        else:
+            self._groups.move_to_end(key)
+        return table
+
+    def rows(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Metadata rows for ``ids`` (in the given order), reading only the row groups needed."""
+        out = []
+        for id_ in ids:
+            part, offset = self._locate(int(id_))
+            pf = self._parquet(part["name"])
+            md = pf.metadata
+            rg, start = 0, 0
+            while start + md.row_group(rg).num_rows <= offset:
+                start += md.row_group(rg).num_rows
+                rg += 1
+            table = self._row_group(part["name"], rg)
+            out.append(table.slice(offset - start, 1).to_pylist()[0])
+        return out
+
+    def part_vectors(self, name: str) -> np.ndarray:
+        arr = self._vectors.get(name)
+        if arr is None:
+            arr = np.load(self.directory / PARTS_DIR / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            self._vectors[name] = arr
+        return arr
+
+    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        out = []
+        for id_ in ids:
+            part, offset = self._locate(int(id_))
+            out.append(np.asarray(self.part_vectors(part["name"])[offset], dtype=np.float32))
+        return np.stack(out) if out else np.zeros((0, 0), np.float32)
+
+    def iter_vectors(self, batch: int = 65_536) -> Iterable[np.ndarray]:
+        """All vectors in id order, a slice at a time (memory-mapped)."""
+        for part in self.parts:
+            arr = self.part_vectors(part["name"])
+            for s in range(0, arr.shape[0], batch):
+                yield np.asarray(arr[s : s + batch], dtype=np.float32)
+
+    def table(self, columns: Sequence[str] | None = None):
+        """All metadata as one Arrow table (parts whose column types differ are reconciled as text)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        tables = []
+        for part in self.parts:
+            path = self.directory / PARTS_DIR / f"{part['name']}.parquet"
+            cols = None
+            if columns is not None:
+                have = set(pq.ParquetFile(path).schema_arrow.names)
+                cols = [c for c in columns if c in have]
+            tables.append(pq.read_table(path, columns=cols))
+        if not tables:
+            return pa.table({})
+        return concat_tables(tables)
+
+
+def concat_tables(tables):
+    import pyarrow as pa
+
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        types: dict[str, set] = {}
+        for t in tables:
+            for f in t.schema:
+                types.setdefault(f.name, set()).add(f.type)
+        clash = {n for n, ts in types.items() if len({str(t) for t in ts if not pa.types.is_null(t)}) > 1}
+        fixed = []
+        for t in tables:
+            for n in clash & set(t.column_names):
+                i = t.column_names.index(n)
+                t = t.set_column(i, n, t.column(n).cast(pa.string()))
+            fixed.append(t)
+        return pa.concat_tables(fixed, promote_options="permissive")

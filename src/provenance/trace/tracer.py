@@ -1,0 +1,119 @@
+"""Embed queries with the index's own encoder, search, and attach neighbour metadata."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..errors import ProvenanceError
+from ..ingest.decode import SkipItem, decode_image
+from .near_duplicate import default_threshold
+from .results import Neighbour, TraceResult, url_host
+
+NEIGHBOUR_FIELDS = {"id", "key", "url", "caption", "label", "selfie"}
+
+
+def _load_query(q: Any) -> tuple[str, Any]:
+    if isinstance(q, (str, os.PathLike)):
+        try:
+            return os.fspath(q), decode_image(path=os.fspath(q))
+        except SkipItem as s:
+            raise ProvenanceError(f"cannot read image {os.fspath(q)}: {s.reason}" + (f" ({s.detail})" if s.detail else "")) from None
+    if hasattr(q, "convert"):
+        return "", q.convert("RGB")
+    raise ProvenanceError(f"cannot trace {type(q).__name__}: give an image path or a PIL image")
+
+
+def trace_images(
+    index,
+    images: Sequence[Any],
+    *,
+    k: int = 20,
+    encoder: str | None = None,
+    device: str | None = None,
+    precision: str = "auto",
+    threshold: float | None = None,
+    on_error: str = "raise",
+    batch_size: int = 32,
+    query_analyzer: Callable | None = None,
+    composer: Callable | None = None,
+) -> list[TraceResult]:
+    """Trace each image (path or PIL image) to its ``k`` nearest training items.
+
+    ``on_error="record"`` returns a result with ``error`` set for an unreadable
+    image instead of raising, so batches keep going.
+    """
+    enc = index.encoder(encoder, device=device, precision=precision)
+    thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
+    results: list[TraceResult | None] = [None] * len(images)
+    loaded: list[tuple[int, str, Any]] = []
+    for i, q in enumerate(images):
+        try:
+            name, im = _load_query(q)
+            loaded.append((i, name or f"<image {i}>", im))
+        except ProvenanceError as exc:
+            if on_error != "record":
+                raise
+            results[i] = TraceResult(query=os.fspath(q) if isinstance(q, (str, os.PathLike)) else f"<image {i}>", kind="image",
+                                     neighbours=[], near_duplicate=False, top_similarity=None,
+                                     near_duplicate_threshold=thr, error=str(exc))
+    for s in range(0, len(loaded), batch_size):
+        chunk = loaded[s : s + batch_size]
+        vecs = enc.embed_images([im for _, _, im in chunk])
+        scores, ids = index.search(vecs, k)
+        for (i, name, im), sc, idx in zip(chunk, scores, ids):
+            res = _result(index, name, "image", sc, idx, thr)
+            if query_analyzer is not None:
+                res.query_signals = query_analyzer(im)
+            if composer is not None:
+                res.composition = composer(res)
+            results[i] = res
+    return [r for r in results if r is not None]
+
+
+def trace_texts(index, texts: Sequence[str], *, k: int = 20, encoder: str | None = None, device: str | None = None,
+                precision: str = "auto", threshold: float | None = None, composer: Callable | None = None) -> list[TraceResult]:
+    """Trace text prompts: the training images nearest to the prompt's text embedding."""
+    enc = index.encoder(encoder, device=device, precision=precision)
+    thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
+    vecs = enc.embed_texts(list(texts))
+    scores, ids = index.search(vecs, k)
+    out = []
+    for t, sc, idx in zip(texts, scores, ids):
+        # Text-image cosines live on another scale than image-image ones: no near-duplicate flags.
+        res = _result(index, t, "text", sc, idx, math.inf)
+        res.near_duplicate_threshold = thr
+        if composer is not None:
+            res.composition = composer(res)
+        out.append(res)
+    return out
+
+
+def _result(index, query: str, kind: str, scores: np.ndarray, ids: np.ndarray, thr: float) -> TraceResult:
+    valid = [(float(s), int(i)) for s, i in zip(scores, ids) if i >= 0]
+    rows = index.rows([i for _, i in valid])
+    neighbours = []
+    for rank, ((sim, id_), row) in enumerate(zip(valid, rows), start=1):
+        probs = {k[2:]: float(v) for k, v in row.items() if k.startswith("p_") and v is not None}
+        neighbours.append(
+            Neighbour(
+                rank=rank,
+                id=id_,
+                similarity=round(sim, 6),
+                key=row.get("key"),
+                url=row.get("url"),
+                host=url_host(row.get("url")),
+                caption=row.get("caption"),
+                near_duplicate=sim >= thr,
+                label=row.get("label"),
+                probabilities=probs or None,
+                selfie=row.get("selfie"),
+                meta={k: v for k, v in row.items() if k not in NEIGHBOUR_FIELDS and not k.startswith("p_")},
+            )
+        )
+    top = neighbours[0].similarity if neighbours else None
+    return TraceResult(query=query, kind=kind, neighbours=neighbours, near_duplicate=any(n.near_duplicate for n in neighbours),
+                       top_similarity=top, near_duplicate_threshold=thr)
