@@ -36,13 +36,18 @@ from .common import (console, device_option, emit_json, json_option, parse_size,
 @click.option("--url-col", default=None, help="[hf] URL column.")
 @click.option("--key-col", default=None, help="[hf] unique key column (default: row number).")
 @click.option("--streaming", is_flag=True, default=None, help="[hf] stream the dataset instead of downloading it whole.")
+@click.option("--taxonomy", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Source taxonomy file (classes, host lists, patterns) replacing or extending the built-in one.")
+@click.option("--faces/--no-faces", default=True, show_default=True, help="Face cue (selfie evidence) from pixels, when pixels are available.")
+@click.option("--ocr/--no-ocr", default=False, show_default=True, help="Read stock-agency watermark text off each image (slow: ~0.5 s/image).")
+@click.option("--zero-shot/--no-zero-shot", default=None, help="CLIP zero-shot source prompts (default: on for trained encoders; never with untrained ones).")
 @precision_option
 @device_option
 @progress_option
 @json_option
 def index_cmd(name, sources, fmt, encoder, append, overwrite, strict, index_factory, memory_budget, target_recall,
               batch_size, commit_every, workers, split, image_col, caption_col, url_col, key_col, streaming,
-              precision, device, progress, as_json):
+              taxonomy, faces, ocr, zero_shot, precision, device, progress, as_json):
     """Build, resume or extend the index NAME from one or more sources.
 
     NAME is a plain name (stored under ./indexes/, or $PROVENANCE_INDEXES) or a directory path.
@@ -69,19 +74,22 @@ def index_cmd(name, sources, fmt, encoder, append, overwrite, strict, index_fact
         commit_every=commit_every, precision=precision, device=device, workers=workers,
         hf={k: v for k, v in hf.items() if v is not None}, progress=progress_enabled(progress),
     )
-    report = build_index(name, list(sources), opts, **_attribution_hooks())
+    hooks = _attribution_hooks(taxonomy=taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot)
+    report = build_index(name, list(sources), opts, **hooks)
     if as_json:
         emit_json(report.to_dict())
         return
     _print_report(report)
 
 
-def _attribution_hooks() -> dict:
+def _attribution_hooks(**options) -> dict:
     try:
         from ..attribute.hooks import build_hooks
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "provenance.attribute.hooks" and exc.name != "provenance.attribute":
+            raise
         return {}
-    return build_hooks()
+    return build_hooks(**options)
 
 
 def _print_report(r) -> None:

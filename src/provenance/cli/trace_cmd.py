@@ -22,10 +22,12 @@ NOTE_REFERENCE = ("Unless this index is the generator's own training set, it is 
               help="Load the index's model from elsewhere (e.g. local weights); refused unless it is the same model.")
 @click.option("--threshold", type=float, default=None, help="Near-duplicate cosine threshold (default: per encoder).")
 @click.option("--show", type=click.IntRange(1, 1000), default=10, show_default=True, help="Rows per query in the table.")
+@click.option("--ocr/--no-ocr", default=True, show_default=True, help="Look for stock-agency watermark text in the query images.")
+@click.option("--faces/--no-faces", default=True, show_default=True, help="Face / selfie cues from the query images.")
 @precision_option
 @device_option
 @json_option
-def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, precision, device, as_json):
+def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces, precision, device, as_json):
     """Find the training images nearest to generated IMAGES (or to --text prompts).
 
     \b
@@ -41,7 +43,7 @@ def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, precision, 
     if not images and not texts:
         raise UsageError("nothing to trace: give image paths or --text PROMPT")
     ix = open_index(index_ref)
-    hooks = _trace_hooks(ix)
+    hooks = _trace_hooks(ix, ocr=ocr, faces=faces)
     results = []
     if images:
         results += trace_images(ix, list(images), k=k, encoder=encoder, device=device, precision=precision,
@@ -79,12 +81,14 @@ def trace_document(ix, results, k: int, notes: list[str]) -> dict:
     }
 
 
-def _trace_hooks(ix) -> dict:
+def _trace_hooks(ix, **options) -> dict:
     try:
         from ..attribute.hooks import trace_hooks
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("provenance.attribute.hooks", "provenance.attribute"):
+            raise
         return {}
-    return trace_hooks(ix)
+    return trace_hooks(ix, **options)
 
 
 def _print_results(ix, results, show: int, notes: list[str]) -> None:

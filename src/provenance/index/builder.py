@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -38,7 +38,22 @@ from .store import PartReader
 ROW_GROUP = 4096
 DEFAULT_ENCODER = "open_clip:ViT-B-32/laion2b_s34b_b79k"
 RESERVED = set(BASE_COLUMNS) | {"label", "selfie", "evidence", "label_confidence", "ingest_note"}
-Labeler = Callable[[list[dict[str, Any]]], None]  # adds source-attribution fields to rows, in place
+
+
+class Labeler(Protocol):
+    """Source attribution at build time (implemented in :mod:`provenance.attribute`).
+
+    ``prepare`` is called once the build's encoder is known (``encoder`` is None for
+    precomputed embeddings whose model could not be loaded); ``__call__`` adds the
+    attribution fields to each metadata row in place, given the rows' unit vectors;
+    ``describe`` is stored in the manifest under ``attribution``.
+    """
+
+    def prepare(self, identity: dict[str, Any], encoder: Any | None) -> None: ...
+
+    def __call__(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -156,6 +171,8 @@ class _Builder:
                 encoder = self._load_encoder(identity["spec"])
         self.encoder = encoder
         self.sources = sources
+        if self.labeler is not None:
+            self.labeler.prepare(identity, encoder)
         units = [(src, u) for src in sources for u in src.units()]
         todo = [(src, u) for src, u in units if u.key not in state.done_units]
         resumed = state.has_pending
@@ -301,8 +318,8 @@ class _Builder:
         state = self.state
         name = part_name(state.next_part_number)
         first_id = state.next_id
-        table = self._table(rows, first_id, src.text)
         matrix = np.ascontiguousarray(np.stack(vecs), dtype=np.float32)
+        table = self._table(rows, first_id, src.text, matrix)
         parts = self.dir / PARTS_DIR
         parts.mkdir(parents=True, exist_ok=True)
         with atomic_path(parts / f"{name}.npy") as tmp:
@@ -334,7 +351,7 @@ class _Builder:
             else:
                 yield out
 
-    def _table(self, items: list[Item], first_id: int, source_text: str):
+    def _table(self, items: list[Item], first_id: int, source_text: str, vectors: np.ndarray):
         rows = []
         for i, it in enumerate(items):
             m = it.meta
@@ -360,7 +377,7 @@ class _Builder:
                     row[k] = v
             rows.append(row)
         if self.labeler is not None:
-            self.labeler(rows)
+            self.labeler(rows, vectors)
         return rows_to_table(rows)
 
     def _build_skips(self, state: BuildState) -> list[dict[str, str]]:
@@ -424,7 +441,7 @@ class _Builder:
             "skipped_total": 0,
         }
         manifest["skipped_total"] = sum(s["skipped"] for s in manifest["sources"])
-        if self.labeler is not None and hasattr(self.labeler, "describe"):
+        if self.labeler is not None:
             manifest["attribution"] = self.labeler.describe()
         elif old and old.get("attribution"):
             manifest["attribution"] = old["attribution"]
