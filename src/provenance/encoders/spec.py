@@ -55,7 +55,8 @@ class EncoderSpec:
 
     @property
     def has_trained_weights(self) -> bool:
-        return self.kind != TINY and bool(self.tag or self.weights_path or self.hub)
+        # The tiny architecture only ever exists with seeded random weights, wherever they are read from.
+        return self.kind != TINY and self.arch != "provenance-tiny" and bool(self.tag or self.weights_path or self.hub)
 
     def __str__(self) -> str:
         return self.text
@@ -97,6 +98,9 @@ def parse_spec(spec: str) -> EncoderSpec:
 def _check_arch(arch: str, raw: str) -> None:
     import open_clip
 
+    from .tiny import register_tiny_config
+
+    register_tiny_config()
     models = open_clip.list_models()
     if arch not in models:
         close = difflib.get_close_matches(arch, models, n=3)
