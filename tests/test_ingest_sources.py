@@ -1,0 +1,191 @@
+"""Every ingest source, through the real CLI, on data the tests make."""
+
+import json
+import tarfile
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from helpers import add_tar_member, caption_for, jpeg_bytes, url_for, write_clip_retrieval, write_shards
+
+import provenance
+
+
+def _build(cli_run, name, *args):
+    r = cli_run("index", name, *args, "--json", "--no-progress")
+    return json.loads(r.stdout)
+
+
+def test_folder_recursive_with_sidecars(cli_run, image_folder, photos):
+    (image_folder / "README.md").write_text("not an image")
+    (image_folder / "b" / "broken.jpg").write_bytes(b"this is no image at all")
+    whole = jpeg_bytes(photos["chelsea"])
+    (image_folder / "b" / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    (image_folder / "a" / "empty.png").write_bytes(b"")
+    rep = _build(cli_run, "f", "--from", image_folder, "--encoder", "tiny", "--commit-every", "5")
+    assert rep["count"] == len(photos) and rep["added"] == len(photos)
+    assert rep["skip_reasons"] == {"not an image file": 1, "not an image": 1, "truncated image": 1, "empty image file": 1}
+    ix = provenance.open_index("f")
+    t = ix.metadata()
+    assert sorted(t.column("id").to_pylist()) == list(range(len(photos)))
+    rows = {r["key"].rsplit("/", 1)[-1]: r for r in t.to_pylist()}
+    assert rows["astronaut.jpg"]["caption"] == caption_for("astronaut")  # .txt sidecar
+    assert rows["brick.jpg"]["url"] == url_for(1, "brick")  # .json sidecar
+    assert rows["brick.jpg"]["pwatermark"] == pytest.approx(0.1)  # extra JSON field kept as a column
+    assert rows["astronaut.jpg"]["width"] == 512
+    assert ix.manifest["sources"][0]["format"] == "images"
+    skipped = [json.loads(line) for line in (ix.path / "skipped.jsonl").read_text().splitlines()]
+    assert {s["reason"] for s in skipped} == set(rep["skip_reasons"])
+
+
+def test_webdataset_shards_brace_pattern_and_fsspec_url(cli_run, tmp_path, photos):
+    shards = write_shards(tmp_path / "shards", photos, per_shard=4)
+    assert len(photos) == 15 and len(shards) == 4
+    rep = _build(cli_run, "w", "--from", str(tmp_path / "shards" / "{00000..00002}.tar"), "--encoder", "tiny")
+    assert rep["count"] == 12
+    ix = provenance.open_index("w")
+    row = ix.rows([0])[0]
+    assert row["key"] == "00000.tar:000000000" and row["caption"] == caption_for("astronaut")
+    assert row["url"] == url_for(0, "astronaut") and row["shard"] == "00000.tar" and row["name"] == "astronaut"
+    # an fsspec URL adds the last shard
+    rep = _build(cli_run, "w", "--from", f"file://{shards[3]}", "--format", "webdataset", "--append")
+    assert rep["count"] == 15 and rep["added"] == 3
+
+
+def test_truncated_tar_and_unsafe_members_are_skipped_and_counted(cli_run, tmp_path, photos):
+    root = tmp_path / "bad"
+    root.mkdir()
+    good = root / "00000.tar"
+    with tarfile.open(good, "w") as tar:
+        add_tar_member(tar, "/etc/evil.jpg", jpeg_bytes(photos["chelsea"]))
+        add_tar_member(tar, "../up.jpg", jpeg_bytes(photos["chelsea"]))
+        add_tar_member(tar, "k1.jpg", jpeg_bytes(photos["chelsea"]))
+        add_tar_member(tar, "k1.txt", b"cat")
+        add_tar_member(tar, "k2.txt", b"caption without image")
+    data = bytearray()
+    with tarfile.open(root / "full.tar", "w") as tar:
+        for i, n in enumerate(["coins", "rocket", "horse"]):
+            add_tar_member(tar, f"t{i}.jpg", jpeg_bytes(photos[n]))
+    data = (root / "full.tar").read_bytes()
+    (root / "full.tar").unlink()
+    (root / "00001.tar").write_bytes(data[: len(data) // 2])  # cut in the middle of the second image
+    rep = _build(cli_run, "bad", "--from", root, "--encoder", "tiny")
+    reasons = rep["skip_reasons"]
+    assert reasons["unsafe tar member path"] == 2
+    assert reasons["no image in sample"] == 1
+    assert reasons["truncated tar"] == 1
+    assert rep["count"] >= 2  # k1 and t0 survive
+
+
+def _tiny_vectors(photos):
+    enc = provenance.load_encoder("tiny", precision="fp32")
+    return enc.embed_images(list(photos.values()))
+
+
+def test_clip_retrieval_embeddings_match_exact_numpy_search(cli_run, tmp_path, photos):
+    vecs = _tiny_vectors(photos)
+    names = list(photos)
+    rows = [{"url": url_for(i, n), "caption": caption_for(n), "similarity": 0.3, "NSFW": "UNLIKELY", "pwatermark": 0.5,
+             "width": 100 + i, "height": 50, "key": f"{i:09d}"} for i, n in enumerate(names)]
+    root = write_clip_retrieval(tmp_path / "emb", vecs, rows, per_file=3)  # 5 files, float16 and float32
+    rep = _build(cli_run, "e", "--from", root, "--encoder", "tiny")
+    assert rep["count"] == len(names) and rep["sources"][0]["format"] == "embeddings"
+    ix = provenance.open_index("e")
+    # reference: exactly the stored vectors, read as clip-retrieval wrote them, in file then row order
+    ref = np.concatenate([np.load(root / "img_emb" / f"img_emb_{f}.npy").astype(np.float32) for f in range(5)])
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    queries = _tiny_vectors({n: photos[n].rotate(3) for n in names[:6]})
+    exact = np.argsort(-(queries @ ref.T), axis=1, kind="stable")[:, :10]
+    scores, ids = ix.search(queries, 10)
+    assert ids.tolist() == exact.tolist()
+    assert ix.rows([5])[0]["key"] == "000000005" and ix.rows([5])[0]["pwatermark"] == 0.5
+    assert ix.rows([5])[0]["width"] == 105  # LAION width column becomes the width
+
+
+def test_embeddings_bad_files(cli_run, tmp_path, photos):
+    vecs = _tiny_vectors(photos)
+    names = list(photos)
+    rows = [{"url": url_for(i, n), "caption": caption_for(n)} for i, n in enumerate(names)]
+    root = write_clip_retrieval(tmp_path / "emb", vecs, rows, per_file=4)
+    # file 1: metadata has one row fewer than the vectors; file 2: a NaN vector
+    pq_path = root / "metadata" / "metadata_1.parquet"
+    t = pq.read_table(pq_path)
+    pq.write_table(t.slice(0, 3), pq_path)
+    v2 = np.load(root / "img_emb" / "img_emb_2.npy").astype(np.float32)
+    v2[1, 0] = np.nan
+    np.save(root / "img_emb" / "img_emb_2.npy", v2)
+    rep = _build(cli_run, "e", "--from", root, "--encoder", "tiny")
+    assert rep["skip_reasons"] == {"row count mismatch": 4, "non-finite vector": 1}
+    assert rep["count"] == len(names) - 5
+    # --strict turns any skip into a failure and commits nothing
+    r = cli_run("index", "e2", "--from", root, "--encoder", "tiny", "--strict", expect=1)
+    assert "--strict" in r.stderr and "row count mismatch" in r.stderr
+    assert not (tmp_path / "indexes" / "e2" / "manifest.json").exists()
+
+
+def test_embeddings_wrong_dimension_is_refused(cli_run, tmp_path):
+    rows = [{"url": f"https://x.org/{i}.jpg", "caption": "x"} for i in range(4)]
+    vecs = np.random.default_rng(0).normal(size=(4, 512)).astype(np.float32)
+    root = write_clip_retrieval(tmp_path / "emb", vecs, rows, per_file=4)
+    r = cli_run("index", "e", "--from", root, "--encoder", "tiny", expect=1)
+    assert "512-dimensional" in r.stderr and "256" in r.stderr and "--encoder" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_embeddings_without_loadable_model_record_unverified_identity(cli_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = [{"url": f"https://x.org/{i}.jpg", "caption": "x"} for i in range(6)]
+    vecs = np.random.default_rng(0).normal(size=(6, 512)).astype(np.float32)
+    root = write_clip_retrieval(tmp_path / "emb", vecs, rows, per_file=3)
+    rep = _build(cli_run, "laion", "--from", root, "--encoder", "open_clip:ViT-B-32/openai")
+    assert rep["encoder"]["fingerprint"] is None and rep["encoder"]["model_id"] == "ViT-B-32/openai"
+    assert rep["encoder"]["dim"] == 512 and rep["count"] == 6
+
+
+def _save_hf(tmp_path, photos, n=6):
+    import datasets
+
+    names = list(photos)[:n]
+    ds = datasets.Dataset.from_dict(
+        {"img": [{"bytes": jpeg_bytes(photos[x]), "path": None} for x in names], "alt": [caption_for(x) for x in names],
+         "link": [url_for(i, x) for i, x in enumerate(names)], "uid": [f"u{i}" for i in range(n)], "score": [0.5] * n},
+        features=datasets.Features({"img": datasets.Image(), "alt": datasets.Value("string"), "link": datasets.Value("string"),
+                                    "uid": datasets.Value("string"), "score": datasets.Value("float32")}),
+    )
+    ds.save_to_disk(str(tmp_path / "ds"))
+    return tmp_path / "ds", names
+
+
+def test_hf_dataset_saved_to_disk_with_selected_columns(cli_run, tmp_path, photos):
+    path, names = _save_hf(tmp_path, photos)
+    rep = _build(cli_run, "h", "--from", path, "--encoder", "tiny", "--caption-col", "alt", "--url-col", "link", "--key-col", "uid")
+    assert rep["count"] == len(names) and rep["sources"][0]["format"] == "hf"
+    row = provenance.open_index("h").rows([2])[0]
+    assert (row["key"], row["caption"], row["url"], row["score"]) == ("u2", caption_for(names[2]), url_for(2, names[2]), 0.5)
+
+
+def test_hf_streaming_and_parquet_files(cli_run, tmp_path, photos):
+    import datasets
+
+    path, names = _save_hf(tmp_path, photos)
+    pq_file = tmp_path / "data.parquet"
+    datasets.load_from_disk(str(path)).to_parquet(str(pq_file))
+    rep = _build(cli_run, "hp", "--from", pq_file, "--encoder", "tiny", "--image-col", "img", "--caption-col", "alt", "--streaming")
+    assert rep["count"] == len(names)
+    r = cli_run("index", "hx", "--from", pq_file, "--encoder", "tiny", "--caption-col", "nope", expect=2)
+    assert "no column 'nope'" in r.stderr
+
+
+def test_source_format_detection(tmp_path, photos):
+    from provenance.ingest import detect_format
+
+    write_shards(tmp_path / "shards", photos)
+    assert detect_format(str(tmp_path / "shards")) == "webdataset"
+    assert detect_format(str(tmp_path / "shards" / "{00000..00001}.tar")) == "webdataset"
+    assert detect_format("s3://bucket/laion/{00000..00009}.tar") == "webdataset"
+    assert detect_format("hf:laion/laion400m") == "hf"
+    assert detect_format("laion/relaion2B-en-research-safe") == "hf"
+    (tmp_path / "emb" / "img_emb").mkdir(parents=True)
+    assert detect_format(str(tmp_path / "emb")) == "embeddings"
+    (tmp_path / "imgs").mkdir()
+    assert detect_format(str(tmp_path / "imgs")) == "images"
