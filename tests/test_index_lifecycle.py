@@ -1,0 +1,134 @@
+"""Index store lifecycle: layout, append, idempotent re-runs, overwrite, locking, refusals."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from helpers import write_folder, write_shards
+
+import provenance
+from provenance.errors import IndexLocked
+from provenance.index.lock import WriteLock
+
+
+def _json(r):
+    return json.loads(r.stdout)
+
+
+def test_store_layout_and_manifest(cli_run, tmp_path, photos, indexes_home):
+    write_shards(tmp_path / "s", photos, per_shard=4)
+    cli_run("index", "x", "--from", tmp_path / "s", "--encoder", "tiny", "--commit-every", "5", "--no-progress")
+    d = indexes_home / "x"
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["format"] == "provenance-index" and m["format_version"] == 1
+    assert m["count"] == 15 and m["dim"] == 256 and m["metric"] == "inner_product"
+    assert m["encoder"]["spec"] == "tiny" and m["encoder"]["fingerprint"]
+    assert m["faiss"]["factory"] == "Flat" and (d / m["faiss"]["file"]).exists()
+    assert m["precision"] in ("fp32", "bf16")
+    assert sum(p["count"] for p in m["parts"]) == 15
+    assert [p["first_id"] for p in m["parts"]] == [0, 4, 8, 12]  # one part per shard (4, 4, 4, 3 items)
+    src = m["sources"][0]
+    assert src["ingested"] == 15 and src["format"] == "webdataset" and src["skipped"] == 0
+    for p in m["parts"]:
+        assert (d / "parts" / f"{p['name']}.npy").exists() and (d / "parts" / f"{p['name']}.parquet").exists()
+    assert not list(d.glob("**/.*tmp*")) and not (d / "LOCK").exists()
+    info = _json(cli_run("info", "x", "--json"))
+    assert info["count"] == 15
+
+
+def test_rerun_is_up_to_date_and_new_source_needs_append(cli_run, tmp_path, photos):
+    names = list(photos)
+    write_folder(tmp_path / "one", photos, names[:8])
+    write_folder(tmp_path / "two", photos, names[8:])
+    cli_run("index", "x", "--from", tmp_path / "one", "--encoder", "tiny", "--no-progress")
+    r = _json(cli_run("index", "x", "--from", tmp_path / "one", "--json"))
+    assert r["up_to_date"] and r["count"] == 8
+    r = cli_run("index", "x", "--from", tmp_path / "two", expect=2)
+    assert "--append" in r.stderr and "--overwrite" in r.stderr
+    r = _json(cli_run("index", "x", "--from", tmp_path / "two", "--append", "--json", "--no-progress"))
+    assert r["added"] == 7 and r["count"] == 15
+    m = provenance.open_index("x").manifest
+    assert m["generation"] == 2 and len(m["sources"]) == 2
+    assert sorted(provenance.open_index("x").metadata().column("id").to_pylist()) == list(range(15))
+
+
+def test_append_skips_keys_already_present(cli_run, tmp_path, photos):
+    shards = write_shards(tmp_path / "s", photos, per_shard=4)
+    cli_run("index", "x", "--from", shards[0], "--from", shards[1], "--encoder", "tiny", "--no-progress")
+    # a copy of shard 1 under another directory: same shard name and keys -> already indexed
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / shards[1].name).write_bytes(shards[1].read_bytes())
+    r = _json(cli_run("index", "x", "--from", tmp_path / "copy" / shards[1].name, "--from", shards[2], "--append", "--json", "--no-progress"))
+    assert r["already_indexed"] == 4 and r["added"] == 4 and r["count"] == 12
+    keys = provenance.open_index("x").metadata(["key"]).column("key").to_pylist()
+    assert len(keys) == len(set(keys)) == 12
+
+
+def test_overwrite_rebuilds(cli_run, tmp_path, photos):
+    names = list(photos)
+    write_folder(tmp_path / "one", photos, names[:5])
+    write_folder(tmp_path / "two", photos, names[5:7])
+    cli_run("index", "x", "--from", tmp_path / "one", "--encoder", "tiny", "--no-progress")
+    r = _json(cli_run("index", "x", "--from", tmp_path / "two", "--overwrite", "--encoder", "tiny", "--json", "--no-progress"))
+    assert r["count"] == 2
+    r = cli_run("index", "x", "--from", tmp_path / "two", "--overwrite", "--append", expect=2)
+    assert "contradict" in r.stderr
+
+
+def test_append_with_another_encoder_is_refused(cli_run, tmp_path, photos):
+    write_folder(tmp_path / "one", photos, list(photos)[:3])
+    write_folder(tmp_path / "two", photos, list(photos)[3:5])
+    cli_run("index", "x", "--from", tmp_path / "one", "--encoder", "tiny", "--no-progress")
+    r = cli_run("index", "x", "--from", tmp_path / "two", "--append", "--encoder", "open_clip:ViT-B-32", expect=2)
+    assert "different model" in r.stderr
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--from", "{tmp}/nothing-here"], 2, "does not exist"),
+    (["--from", "{tmp}/empty", "--encoder", "tiny"], 1, "nothing to index"),
+    (["--from", "{tmp}/junk", "--encoder", "tiny"], 1, "all 2 input(s) skipped"),
+    (["--from", "{tmp}/one", "--encoder", "open_clip:ViT-B-99"], 2, "unknown open_clip architecture"),
+    (["--from", "{tmp}/one", "--encoder", "tiny", "--format", "embeddings"], 1, "no img_emb/"),
+    (["--from", "{tmp}/one", "--encoder", "tiny", "--memory-budget", "lots"], 2, "cannot read size"),
+])
+def test_bad_index_input(cli_run, tmp_path, photos, args, code, words):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.jpg").write_bytes(b"nope")
+    (tmp_path / "junk" / "b.txt.bak").write_bytes(b"nope")
+    write_folder(tmp_path / "one", photos, list(photos)[:2])
+    r = cli_run("index", "x", *[a.format(tmp=tmp_path) for a in args], "--no-progress", expect=code)
+    assert words in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_lock_refuses_a_live_writer_and_takes_over_a_dead_ones(tmp_path, cli_run, photos):
+    d = tmp_path / "indexes" / "x"
+    with WriteLock(d):
+        with pytest.raises(IndexLocked) as e:
+            WriteLock(d).acquire()
+        assert str(os.getpid()) in str(e.value)
+        write_folder(tmp_path / "one", photos, list(photos)[:2])
+        r = cli_run("index", "x", "--from", tmp_path / "one", "--encoder", "tiny", expect=1)
+        assert f"process {os.getpid()}" in r.stderr
+    # a lock left by a process that no longer exists is stale
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "LOCK").write_text(json.dumps({"pid": 2**22 + 12345, "host": os.uname().nodename, "since": "then"}))
+    lock = WriteLock(d).acquire()
+    assert lock.took_over_from == 2**22 + 12345
+    lock.release()
+    assert not (d / "LOCK").exists()
+
+
+def test_search_api_shapes_and_errors(cli_run, tmp_path, photos):
+    write_folder(tmp_path / "one", photos)
+    cli_run("index", "x", "--from", tmp_path / "one", "--encoder", "tiny", "--no-progress")
+    ix = provenance.open_index("x")
+    v = ix.vectors()
+    assert v.shape == (15, 256)
+    scores, ids = ix.search(v, 3)
+    assert ids[:, 0].tolist() == list(range(15))
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-4)
+    with pytest.raises(provenance.ProvenanceError, match="dimension 3"):
+        ix.search(np.zeros((1, 3)), 2)
