@@ -27,6 +27,7 @@ from ..errors import EncoderError, IngestError, StrictModeError, UsageError
 from ..ingest.items import BASE_COLUMNS, Item, Skip
 from ..paths import index_dir_for
 from ..util.atomic import atomic_path, atomic_write_bytes, atomic_write_json
+from ..util.failpoints import failpoint
 from . import faiss_plan
 from .build_state import BuildState, load_state
 from .journal import Journal
@@ -329,8 +330,10 @@ class _Builder:
 
         with atomic_path(parts / f"{name}.parquet") as tmp:
             pq.write_table(table, tmp, row_group_size=ROW_GROUP)
+        failpoint("part-written")
         part = {"op": "part", "name": name, "first_id": first_id, "count": len(rows), **record}
         self.journal.append(part)
+        failpoint("part-journaled")
         state.pending_parts.append(part)
         return len(rows)
 
@@ -421,6 +424,7 @@ class _Builder:
         fname = index_file(generation)
         with atomic_path(self.dir / fname) as tmp:
             faiss.write_index(index, str(tmp))
+        failpoint("faiss-written")
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -445,8 +449,9 @@ class _Builder:
             manifest["attribution"] = self.labeler.describe()
         elif old and old.get("attribution"):
             manifest["attribution"] = old["attribution"]
-        self._write_skips(old, skips)
+        self._write_skips()
         atomic_write_json(self.dir / MANIFEST, manifest)
+        failpoint("manifest-written")
         self.journal.append({"op": "commit", "build_id": self.build_id, "generation": generation, "count": total, "time": _now()})
         if old and old["faiss"]["file"] != fname:
             (self.dir / old["faiss"]["file"]).unlink(missing_ok=True)
@@ -477,11 +482,16 @@ class _Builder:
             st["last_ingested"] = _now() if any(r.get("source") == src for r in records[last_commit + 1 :]) else st.get("last_ingested")
         return list(stats.values())
 
-    def _write_skips(self, old: dict | None, skips: list[dict[str, str]]) -> None:
-        path = self.dir / SKIPS
-        previous = path.read_bytes() if (old and path.exists()) else b""
-        new = b"".join((json.dumps(s, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass") for s in skips)
-        atomic_write_bytes(path, previous + new)
+    def _write_skips(self) -> None:
+        """``skipped.jsonl``: every input ever skipped, once, rebuilt from the journal (so a resumed commit cannot double it)."""
+        seen, lines = set(), []
+        for r in self.journal.read():
+            for s in r.get("skips", ()):
+                k = (s["ref"], s["reason"])
+                if k not in seen:
+                    seen.add(k)
+                    lines.append((json.dumps({**s, "source": r.get("source")}, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass"))
+        atomic_write_bytes(self.dir / SKIPS, b"".join(lines))
 
     def _report(self, state, manifest, *, added, already, skips, resumed=False, up_to_date=False) -> BuildReport:
         reasons = Counter()
