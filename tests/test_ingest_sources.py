@@ -189,3 +189,9 @@ def test_source_format_detection(tmp_path, photos):
     assert detect_format(str(tmp_path / "emb")) == "embeddings"
     (tmp_path / "imgs").mkdir()
     assert detect_format(str(tmp_path / "imgs")) == "images"
+
+
+def test_hub_dataset_offline_is_a_clear_error(cli_run):
+    r = cli_run("index", "hub", "--from", "hf:someorg/someset", "--encoder", "tiny", expect=1)
+    assert "someorg/someset" in r.stderr and "local copy" in r.stderr
+    assert "Traceback" not in r.output

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import EncoderError
+from ..util.hub import quiet_hub
 from .fingerprint import weights_fingerprint
 from .identity import EncoderIdentity
 from .precision import MIN_COSINE, resolve_precision, torch_dtype
@@ -214,14 +215,14 @@ def _load_open_clip(spec: EncoderSpec):
         return model, preprocess
     if spec.tag or spec.hub:
         try:
-            with _quiet_hub():
+            with quiet_hub():
                 name, tag = (spec.hub, None) if spec.hub else (spec.arch, spec.tag)
                 model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, weights_only=True)
         except Exception as exc:
             cfg = open_clip.get_pretrained_cfg(spec.arch, spec.tag) if spec.tag else {}
             where = cfg.get("hf_hub") or cfg.get("url") or spec.hub
             arch = spec.arch or "ARCH"
-            offline = os.environ.get("HF_HUB_OFFLINE") or not hub_reachable()
+            offline = quiet_hub.offline()
             why = "the Hugging Face hub is unreachable and they are not in the local cache" if offline else _first_line(exc)
             raise EncoderError(
                 f"cannot fetch the weights of encoder {spec.text} ({why}). "
@@ -234,48 +235,6 @@ def _load_open_clip(spec: EncoderSpec):
         torch.manual_seed(RANDOM_INIT_SEED)
         model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=None)
     return model, preprocess
-
-
-def hub_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
-    """A quick check before a download: offline, huggingface_hub would retry for about a minute."""
-    import socket
-
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class _quiet_hub:
-    """Silence hub/open_clip download chatter, and use only the local cache when the hub is unreachable."""
-
-    def __enter__(self):
-        self._env = os.environ.get("HF_HUB_OFFLINE")
-        if self._env is None and not hub_reachable():
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            _reload_hub_constants()
-        self._levels = {}
-        for name in ("", "huggingface_hub", "huggingface_hub.utils._http", "open_clip"):
-            lg = logging.getLogger(name)
-            self._levels[name] = lg.level
-            lg.setLevel(logging.CRITICAL)
-        return self
-
-    def __exit__(self, *exc):
-        for name, level in self._levels.items():
-            logging.getLogger(name).setLevel(level)
-        if self._env is None and os.environ.pop("HF_HUB_OFFLINE", None) is not None:
-            _reload_hub_constants()
-
-
-def _reload_hub_constants() -> None:
-    try:
-        import huggingface_hub.constants as c
-
-        c.HF_HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
-    except Exception:
-        pass
 
 
 def _first_line(exc: BaseException) -> str:

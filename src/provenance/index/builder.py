@@ -196,7 +196,7 @@ class _Builder:
         self.pending_keys = KeySet.from_parts(self.dir, state.pending_parts)
         self.seen: set[int] = set()
         added = already = 0
-        hint = self._count_hint(sources, todo)
+        hint = self._count_hint(sources, todo, done_any=len(todo) < len(units))
         bar = _Progress(self.opts.progress, hint, f"indexing {self.dir.name}")
         try:
             for src, unit in todo:
@@ -227,15 +227,16 @@ class _Builder:
         manifest = self._finalize(state, skips)
         return self._report(state, manifest, added=added, already=already, skips=skips, resumed=resumed)
 
-    def _count_hint(self, sources, todo) -> int | None:
-        try:
-            sizes = [u.size_hint for _, u in todo]
-            if all(s is not None for s in sizes):
-                return int(sum(sizes))
-            if len(sources) == 1 and len(todo) == sum(1 for _ in todo):
+    def _count_hint(self, sources, todo, done_any: bool) -> int | None:
+        """Items to expect, for the progress bar; None when only reading everything would tell."""
+        sizes = [u.size_hint for _, u in todo]
+        if all(s is not None for s in sizes):
+            return int(sum(sizes))
+        if len(sources) == 1 and not done_any:
+            try:
                 return sources[0].count_hint()
-        except Exception:
-            return None
+            except Exception:
+                return None
         return None
 
     def _load_encoder(self, spec: str):

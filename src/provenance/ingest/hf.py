@@ -122,7 +122,14 @@ def _guess_image_col(features) -> str | None:
 def _load(name: str, *, split: str, streaming: bool, config: str | None):
     import datasets
 
+    from ..util.hub import quiet_hub
+
     datasets.disable_progress_bars()
+    with quiet_hub():
+        return _load_quietly(datasets, name, split=split, streaming=streaming, config=config)
+
+
+def _load_quietly(datasets, name: str, *, split: str, streaming: bool, config: str | None):
     try:
         if os.path.isdir(name) and (os.path.exists(os.path.join(name, "dataset_info.json")) or os.path.exists(os.path.join(name, "state.json")) or os.path.exists(os.path.join(name, "dataset_dict.json"))):
             ds = datasets.load_from_disk(name)
