@@ -57,9 +57,12 @@ def report_cmd(inputs, index_ref, k, group_by, out_dir, force, remote_thumbnails
     data = read_inputs(inputs, cols, path_col)
     ix = open_index(index_ref)
     out = Path(out_dir) if out_dir else Path("reports") / (Path(inputs).stem or "report")
+    cmd = command_line("report", [inputs], {"--index": index_ref, "-k": k, "--group-by": ",".join(cols), "-o": str(out),
+                                            "--threshold": threshold, "--path-col": path_col, "--no-ocr": not ocr,
+                                            "--no-faces": not faces, "--encoder": encoder})
     summary = run_report(ix, data, out, k=k, force=force, remote_thumbnails=remote_thumbnails, threshold=threshold, ocr=ocr,
                          faces=faces, batch_size=batch_size, show_neighbours=show, encoder=encoder, device=device,
-                         precision=precision, progress=progress_enabled(progress), command=command_line())
+                         precision=precision, progress=progress_enabled(progress), command=cmd)
     if as_json:
         emit_json(summary.to_dict())
         return

@@ -54,7 +54,10 @@ def similarities(per_group: dict[str, list[float]], threshold: float, path: Path
     names = list(per_group)
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.6))
     data = [per_group[n] or [float("nan")] for n in names]
-    ax.boxplot(data, vert=False, tick_labels=names, showfliers=True)
+    import matplotlib
+
+    horizontal = {"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10) else {"vert": False}
+    ax.boxplot(data, tick_labels=names, showfliers=True, **horizontal)
     for i, vals in enumerate(data, start=1):
         ax.scatter(vals, [i] * len(vals), s=10, alpha=0.6, color="#4c72b0", zorder=3)
     ax.axvline(threshold, color="#e4572e", linestyle="--", label=f"near-duplicate threshold {threshold:g}")

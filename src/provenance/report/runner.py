@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import shlex
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -317,5 +316,11 @@ def run_report(
         composition_method="; ".join(methods), notes=notes, seconds=timings["total"], timings=timings)
 
 
-def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in ["provenance", *sys.argv[1:]])
+def command_line(name: str, arguments: Sequence[str], options: dict[str, Any]) -> str:
+    """The shell command that repeats a run: ``provenance NAME ARGS --option value ...`` (flags only when set)."""
+    parts = ["provenance", name, *arguments]
+    for opt, value in options.items():
+        if value is None or value is False or value == "":
+            continue
+        parts += [opt] if value is True else [opt, str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
