@@ -61,12 +61,7 @@ def similarities(per_group: dict[str, list[float]], threshold: float, path: Path
     for i, vals in enumerate(data, start=1):
         ax.scatter(vals, [i] * len(vals), s=10, alpha=0.6, color="#4c72b0", zorder=3)
     ax.axvline(threshold, color="#e4572e", linestyle="--", label=f"near-duplicate threshold {threshold:g}")
-    ax.invert_yaxis()
-    ax.set_xlabel("cosine similarity of the nearest training item")
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, ax, path, "cosine similarity of the nearest training item", "lower left")
 
 
 def near_duplicates(counts: dict[str, tuple[int, int]], path: Path) -> None:
@@ -76,9 +71,14 @@ def near_duplicates(counts: dict[str, tuple[int, int]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.4))
     ax.barh(names, [counts[n][1] for n in names], color="#eeeeee", label="generations")
     ax.barh(names, [counts[n][0] for n in names], color="#e4572e", label="with a near-duplicate neighbour")
+    _save(plt, fig, ax, path, "generations", "lower right")
+
+
+def _save(plt, fig, ax, path: Path, xlabel: str, legend_loc: str) -> None:
+    """Groups top to bottom in table order, a legend, and a PNG written out."""
     ax.invert_yaxis()
-    ax.set_xlabel("generations")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8, loc=legend_loc)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
