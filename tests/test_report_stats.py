@@ -75,3 +75,23 @@ def test_shares_from_an_attribution_composition_are_used_as_given():
     assert method == comp.METHOD_COMPOSER
     assert shares["stock"] == {"share": 0.7, "low": 0.5, "high": 0.9, "count": 3}
     assert comp.classes_for([shares]) == list(comp.CLASSES)
+
+
+def test_cards_show_remote_images_only_when_asked_and_only_http(tmp_path):
+    from provenance.report.html import card
+    from provenance.report.inputs import Generation
+    from provenance.report.tables import Traced
+
+    neighbours = [
+        {"rank": 1, "id": 0, "similarity": 0.9, "key": "not/on/disk.jpg", "url": "https://i.pinimg.com/736x/aa/bb/cc/x.jpg",
+         "host": "i.pinimg.com", "caption": "<b>hi</b>", "label": "personal"},
+        {"rank": 2, "id": 1, "similarity": 0.8, "key": None, "url": "data:text/html,<script>alert(1)</script>",
+         "host": None, "caption": None, "label": None},
+    ]
+    t = Traced(Generation("g.png", tmp_path / "g.png", {}, {}, 1), {"result": {"neighbours": neighbours}},
+               {c: {"share": 0.0, "low": 0.0, "high": 0.0, "count": 0} for c in comp.CLASSES})
+    off = card(t, list(comp.CLASSES), 8, remote_thumbnails=False)["neighbours"]
+    on = card(t, list(comp.CLASSES), 8, remote_thumbnails=True)["neighbours"]
+    assert off[0]["remote"] is None and off[0]["url"] == neighbours[0]["url"]
+    assert on[0]["remote"] == neighbours[0]["url"]
+    assert on[1]["url"] is None and on[1]["remote"] is None  # a data: URL is never a link or an image
