@@ -29,7 +29,7 @@ class ProvenanceGroup(click.Group):
         except ProvenanceError as exc:
             raise _Failure(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
-            click.echo("\nInterrupted. Index builds resume where they stopped: re-run the same command.", err=True)
+            click.echo("\nInterrupted. Index builds and reports resume where they stopped: re-run the same command.", err=True)
             sys.exit(130)
         except BrokenPipeError:
             sys.exit(0)
