@@ -54,6 +54,10 @@ def _print(s) -> None:
               "labels: the corpus's known sources (provenance.attribute not installed)")
     out.print(f"[bold]index[/bold] {s.index['path']}: {s.index['count']} items, encoder {s.index['encoder']}, "
               f"{s.index['faiss']}; {labels}", markup=True)
+    if s.label_agreement:
+        a = s.label_agreement
+        out.print(f"  the source classifier agrees with the kinds of publisher the corpus generator chose on {a['agree']} of "
+                  f"{a['items']} items ({a['share']:.0%}; the demo URLs and captions are made up, so this checks plumbing, not accuracy)")
     ok = sum(1 for x in s.near_copy_checks if x["rank1"])
     out.print(f"[bold]near-copies[/bold]: {ok} of {len(s.near_copy_checks)} edited copies of corpus items came back at rank 1")
     for x in s.near_copy_checks[:3]:

@@ -36,6 +36,7 @@ class DemoSummary:
     n_near_duplicate: int
     n_generations: int
     labels: str
+    label_agreement: dict[str, Any] | None
     notes: list[str]
     next_steps: list[str]
     seconds: float
@@ -113,8 +114,19 @@ def run_demo(out_dir: str | os.PathLike = "demo-output", *, index_name: str = "d
         index={"name": ix.name, "path": str(ix.path), "count": ix.count, "encoder": ix.manifest["encoder"]["spec"],
                "faiss": ix.manifest["faiss"]["factory"], "rebuilt": rebuilt, "attribution": ix.manifest.get("attribution")},
         near_copy_checks=checks, groups=combined, classes=rep.classes, n_near_duplicate=rep.n_near_duplicate,
-        n_generations=rep.n_generations, labels=label_kind, notes=rep.notes, next_steps=[REAL_CLIP, REAL_REPORT],
+        n_generations=rep.n_generations, labels=label_kind, label_agreement=label_agreement(ix) if label_kind == "attribution" else None,
+        notes=rep.notes, next_steps=[REAL_CLIP, REAL_REPORT],
         seconds=round(time.time() - t0, 2), timings=timings)
+
+
+def label_agreement(ix) -> dict[str, Any] | None:
+    """How often the source classifier's label equals the kind of publisher the corpus generator chose."""
+    table = ix.metadata()
+    if "label" not in table.column_names or "demo_source" not in table.column_names:
+        return None
+    pairs = list(zip(table.column("label").to_pylist(), table.column("demo_source").to_pylist()))
+    agree = sum(1 for a, b in pairs if a == b)
+    return {"items": len(pairs), "agree": agree, "share": round(agree / len(pairs), 4) if pairs else None}
 
 
 def near_copy_checks(manifest: Path, generations: Path, corpus_root: Path) -> list[dict[str, Any]]:
