@@ -409,7 +409,7 @@ class _Builder:
         old = state.manifest
         if old:
             index = faiss.read_index(str(self.dir / old["faiss"]["file"]))
-            plan = faiss_plan.IndexPlan(**{k: v for k, v in old["faiss"].items() if k in ("factory", "nprobe", "train_size", "notes")})
+            plan = faiss_plan.IndexPlan.from_dict(old["faiss"])
             new_reader = PartReader(self.dir, state.pending_parts)
             faiss_plan.train_and_fill(plan, dim, None, new_reader.iter_vectors(), index=index)
         else:
@@ -421,6 +421,7 @@ class _Builder:
                 raise UsageError(f"FAISS could not build index {plan.factory!r} for {total} vectors: {str(exc).splitlines()[0][:200]}") from None
         if index.ntotal != total:
             raise IngestError(f"internal error: FAISS holds {index.ntotal} vectors but the parts hold {total}")
+        faiss_plan.tune(index, plan, PartReader(self.dir, parts), target_recall=self.opts.target_recall)
         generation = (int(old["generation"]) if old else 0) + 1
         fname = index_file(generation)
         with atomic_path(self.dir / fname) as tmp:

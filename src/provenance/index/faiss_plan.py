@@ -1,17 +1,42 @@
-"""Choosing, training and tuning the FAISS index for a given number of vectors.
+"""Choosing, training, tuning and searching the FAISS index for a given number of vectors.
 
-Vectors are L2-normalised, so inner product is cosine similarity.
+Vectors are L2-normalised, so inner product is cosine similarity and L2 distance
+orders neighbours the same way (``|a-b|^2 = 2 - 2 cos``).
+
+The automatic choice, from the number of vectors N and the memory budget:
+
+* exact (``Flat``) while N <= :data:`EXACT_MAX` and the raw vectors fit the budget;
+* ``IVF,Flat`` (full vectors in inverted lists, exact scores) when the user's
+  ``--memory-budget`` holds the raw vectors;
+* otherwise ``IVF,PQ<M>x4fs``: 4-bit product-quantisation codes of residuals,
+  scanned with SIMD "fast scan", as a shortlist that is re-ranked exactly from
+  the float32 vectors the index keeps on disk (memory-mapped; see :mod:`.exact`).
+  M is the largest that fits the budget (``dim/2`` sub-quantisers = dim/4 bytes).
+
+``nprobe`` (and the re-ranking depth) are then tuned on held-out queries until
+recall@10 against exact search reaches the target, and stored in the manifest.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 EXACT_MAX = 100_000  # below this, exact search is fast enough and loses nothing
+ID_BYTES = 8  # FAISS inverted lists store an int64 id next to every code
+LAION_SCALE = 4_000_000  # from here on the default budget shrinks to 1/16 of the raw vectors
+KMEANS_ITER = 10  # spherical k-means converges well enough for IVF in 10 rounds
+POINTS_PER_CENTROID = 40
+PQ_TRAIN = 65_536
+TUNE_QUERIES = 300
+TUNE_K = 10
+RERANK_STEPS = (4, 8, 16, 32)
+TUNE_MARGIN = 0.01
 
 
 @dataclass
@@ -20,51 +45,145 @@ class IndexPlan:
     nprobe: int | None = None
     train_size: int = 0
     notes: list[str] = field(default_factory=list)
+    metric: str = "ip"  # "l2" for PQ plans: residual PQ is far more accurate under L2
+    rerank: int | None = None  # candidates per wanted neighbour, re-scored from the stored vectors
+    nlist: int | None = None
+    bytes_per_vector: float | None = None  # estimated index memory per vector (codes + ids + centroids)
+    tuning: dict[str, Any] | None = None
+    user_factory: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent training, adding, tuning
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "IndexPlan":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def is_ivf(self) -> bool:
+        return "IVF" in self.factory
+
+
+def default_budget(n: int, dim: int) -> int:
+    """Index memory allowed when the user gives none.
+
+    A quarter of the raw float32 vectors, a sixteenth from LAION-like scale on,
+    and never more than half of this machine's RAM.
+    """
+    raw = n * dim * 4
+    share = raw // 4 if n < LAION_SCALE else raw // 16
+    return int(min(share, _ram_bytes() // 2)) if n > EXACT_MAX else raw
+
 
 def choose_plan(n: int, dim: int, *, factory: str | None = None, memory_budget: int | None = None) -> IndexPlan:
-    """The index for ``n`` vectors of ``dim``: exact up to :data:`EXACT_MAX`, IVF beyond."""
+    """The index for ``n`` vectors of ``dim`` within ``memory_budget`` bytes (see module doc)."""
     if factory:
-        return IndexPlan(factory=factory, train_size=_train_size(factory, n), notes=["factory given by user"])
-    if n <= EXACT_MAX:
-        return IndexPlan(factory="Flat", notes=[f"{n} vectors <= {EXACT_MAX}: exact inner-product search"])
-    nlist = _nlist(n)
+        nlist = _factory_nlist(factory)
+        return IndexPlan(factory=factory, nprobe=max(1, nlist // 64) if nlist else None, nlist=nlist,
+                         train_size=_train_size(nlist, n), notes=["factory given by user"], user_factory=True)
     raw = n * dim * 4
-    codec = "Flat" if memory_budget is not None and raw <= memory_budget else "SQ8"
-    fac = f"IVF{nlist},{codec}"
-    return IndexPlan(factory=fac, nprobe=max(1, nlist // 64), train_size=_train_size(fac, n),
-                     notes=[f"{n} vectors: inverted lists ({nlist}), {codec} codes"])
+    budget = memory_budget if memory_budget is not None else default_budget(n, dim)
+    if n <= EXACT_MAX and budget >= raw:
+        return IndexPlan(factory="Flat", bytes_per_vector=dim * 4.0,
+                         notes=[f"{n} vectors <= {EXACT_MAX}: exact inner-product search"])
+    nlist = _nlist(n)
+    per_vector = budget / max(n, 1)
+    centroids = nlist * dim * 4 / max(n, 1)
+    why = f"budget {_fmt_bytes(budget)} = {per_vector:.0f} B/vector" + ("" if memory_budget else " (default)")
+    if memory_budget is not None and per_vector >= dim * 4 + ID_BYTES + centroids:
+        return IndexPlan(factory=f"IVF{nlist},Flat", nlist=nlist, train_size=_train_size(nlist, n),
+                         bytes_per_vector=dim * 4 + ID_BYTES + centroids,
+                         notes=[f"{n} vectors, {why}: inverted lists ({nlist}) of full vectors, exact scores"])
+    for m in (dim // 2, dim // 4, dim // 8):
+        if m < 2 or dim % m:
+            continue
+        need = m / 2 + ID_BYTES + centroids
+        if need <= per_vector:
+            break
+    else:
+        from ..errors import UsageError
+
+        m = dim // 8
+        need = m / 2 + ID_BYTES + centroids
+        raise UsageError(f"memory budget {_fmt_bytes(budget)} is too small for {n} vectors: the most compact index "
+                         f"needs about {_fmt_bytes(int(need * n))} ({need:.0f} B/vector)")
+    return IndexPlan(
+        factory=f"IVF{nlist},PQ{m}x4fs", metric="l2", nlist=nlist, rerank=RERANK_STEPS[1],
+        train_size=_train_size(nlist, n), bytes_per_vector=need,
+        notes=[f"{n} vectors, {why}: inverted lists ({nlist}) of {m // 2}-byte PQ codes (4-bit fast scan), "
+               "shortlists re-ranked exactly from the stored float32 vectors (memory-mapped)"],
+    )
 
 
 def _nlist(n: int) -> int:
-    target = 4 * math.sqrt(n)
-    return int(min(65536, max(64, 2 ** round(math.log2(target)))))
+    # ~sqrt(N) lists: list scans stay short and assigning N vectors stays cheap.
+    target = math.sqrt(n)
+    nlist = 2 ** round(math.log2(max(target, 1)))
+    return int(min(65_536, max(16, min(nlist, n // POINTS_PER_CENTROID or 16))))
 
 
-def _train_size(factory: str, n: int) -> int:
-    if not factory.startswith(("IVF", "OPQ", "PQ")) and "IVF" not in factory:
-        return 0
-    nlist = 256
+def _factory_nlist(factory: str) -> int | None:
     for tok in factory.replace(",", " ").replace("_", " ").split():
         if tok.startswith("IVF"):
             digits = "".join(ch for ch in tok[3:] if ch.isdigit())
-            nlist = int(digits) if digits else nlist
-    return int(min(n, max(39 * nlist, 65_536)))
+            return int(digits) if digits else None
+    return None
 
 
+def _train_size(nlist: int | None, n: int) -> int:
+    if not nlist:
+        return 0
+    return int(min(n, max(POINTS_PER_CENTROID * nlist, PQ_TRAIN)))
+
+
+def _ram_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return str(n)
+
+
+# -- building ------------------------------------------------------------------------------
 def new_index(plan: IndexPlan, dim: int):
     import faiss
 
-    return faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
+    metric = faiss.METRIC_L2 if plan.metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    return faiss.index_factory(dim, plan.factory, metric)
+
+
+def train(index, plan: IndexPlan, sample: np.ndarray) -> None:
+    """Coarse centroids by spherical k-means (few iterations), then the codec on a subsample."""
+    import faiss
+
+    xt = np.ascontiguousarray(sample, dtype=np.float32)
+    ivf = faiss.try_extract_index_ivf(index) if plan.is_ivf and not plan.user_factory else None
+    if ivf is None or index is not ivf or ivf.quantizer.ntotal:
+        index.train(xt)
+        return
+    km = faiss.Kmeans(xt.shape[1], ivf.nlist, niter=KMEANS_ITER, spherical=True, seed=1234,
+                      max_points_per_centroid=POINTS_PER_CENTROID * 4)
+    km.train(xt)
+    ivf.quantizer.add(km.centroids)
+    # The quantizer is filled, so IVF training only fits the codec (PQ) now.
+    rng = np.random.default_rng(7)
+    sub = xt if len(xt) <= PQ_TRAIN else xt[np.sort(rng.choice(len(xt), PQ_TRAIN, replace=False))]
+    index.train(np.ascontiguousarray(sub))
 
 
 def train_and_fill(
     plan: IndexPlan,
     dim: int,
-    sample: Callable[[int], np.ndarray],
+    sample: Callable[[int], np.ndarray] | None,
     batches: Iterable[np.ndarray],
     index=None,
     progress: Callable[[int], None] | None = None,
@@ -73,19 +192,18 @@ def train_and_fill(
 
     Ids are positional: the i-th vector added gets id ``index.ntotal`` at that time.
     """
-    import faiss
-
+    t0 = time.perf_counter()
     if index is None:
         index = new_index(plan, dim)
         if not index.is_trained:
-            index.train(np.ascontiguousarray(sample(plan.train_size), dtype=np.float32))
+            train(index, plan, sample(plan.train_size))
+    t1 = time.perf_counter()
     for b in batches:
         index.add(np.ascontiguousarray(b, dtype=np.float32))
         if progress:
             progress(len(b))
-    if plan.nprobe:
-        set_search_params(index, nprobe=plan.nprobe)
-    faiss.omp_set_num_threads(faiss.omp_get_max_threads())
+    set_search_params(index, nprobe=plan.nprobe)
+    plan.seconds = {"train": round(t1 - t0, 2), "add": round(time.perf_counter() - t1, 2)}
     return index
 
 
@@ -93,7 +211,88 @@ def set_search_params(index, nprobe: int | None = None) -> None:
     import faiss
 
     if nprobe:
-        try:
-            faiss.ParameterSpace().set_index_parameter(index, "nprobe", int(nprobe))
-        except RuntimeError:
-            pass  # not an IVF index
+        ivf = faiss.try_extract_index_ivf(index)
+        if ivf is not None:
+            ivf.nprobe = int(min(nprobe, ivf.nlist))
+
+
+# -- searching -----------------------------------------------------------------------------
+def search(index, plan: IndexPlan, queries: np.ndarray, k: int, store=None, *, nprobe: int | None = None,
+           rerank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine scores, ids) of the ``k`` nearest stored vectors, re-ranked exactly when the plan says so."""
+    from .exact import rerank as exact_rerank
+
+    set_search_params(index, nprobe=nprobe or plan.nprobe)
+    depth = plan.rerank if rerank is None else rerank
+    if depth and depth > 1 and store is not None:
+        shortlist = min(max(k * depth, k), max(index.ntotal, 1))
+        _, cand = index.search(queries, shortlist)
+        return exact_rerank(queries, cand, store, k)
+    scores, ids = index.search(queries, k)
+    if plan.metric == "l2":
+        scores = np.where(ids >= 0, 1.0 - scores / 2.0, -np.inf).astype(np.float32)
+    return scores, ids
+
+
+# -- tuning --------------------------------------------------------------------------------
+def tune(index, plan: IndexPlan, reader, target_recall: float = 0.95, *, queries: int = TUNE_QUERIES,
+         seed: int = 99) -> IndexPlan:
+    """Smallest-cost (nprobe, re-rank depth) whose recall@10 on held-out queries reaches the target.
+
+    Queries are stored vectors not used for training (their own row is excluded
+    from both the exact and the approximate answers, so they behave like new
+    images close to the collection). Results go into ``plan.nprobe``,
+    ``plan.rerank`` and ``plan.tuning``.
+    """
+    import faiss
+
+    from .exact import StoredVectors, exact_knn, recall_at
+
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None or index.ntotal <= TUNE_K + 1:
+        return plan
+    total = index.ntotal
+    nq = min(queries, max(1, total // 10))
+    ids = np.sort(np.random.default_rng(seed).choice(total, size=nq, replace=False))
+    store = StoredVectors(reader)
+    q = store.gather(ids)
+    t0 = time.perf_counter()
+    _, truth = exact_knn(q, reader.iter_vectors(), TUNE_K, exclude=ids)
+    truth_seconds = time.perf_counter() - t0
+    depths: tuple[int | None, ...] = RERANK_STEPS if plan.rerank else (None,)
+    probes = [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if p <= ivf.nlist] or [ivf.nlist]
+    # Aim a little above the target: the estimate from a few hundred queries is itself noisy.
+    aim = min(target_recall + TUNE_MARGIN, 0.999) if target_recall < 1 else 1.0
+    grid, best = [], None
+    for depth in depths:
+        previous = -1.0
+        for p in probes:
+            if best is not None and p >= best["nprobe"]:
+                break  # a deeper shortlist with as many probes can only be slower than the best so far
+            t = time.perf_counter()
+            _, found = search(index, plan, q, TUNE_K + 1, store, nprobe=p, rerank=depth)
+            ms = (time.perf_counter() - t) * 1000 / nq
+            found = np.array([[i for i in row if i != own][:TUNE_K] for row, own in zip(found, ids)])
+            r = recall_at(found, truth, TUNE_K)
+            grid.append({"nprobe": p, "rerank": depth, "recall_at_10": round(r, 4), "ms_per_query": round(ms, 4)})
+            if r >= aim:
+                if best is None or ms < best["ms_per_query"]:
+                    best = grid[-1]
+                break  # more probes only cost more at this depth
+            if p >= 16 and r <= previous + 0.002:
+                break  # plateau: this shortlist depth limits recall, not the probes
+            previous = r
+    plan.seconds = {**plan.seconds, "tune": round(time.perf_counter() - t0, 2)}
+    reached = best is not None
+    if best is None:
+        best = max(grid, key=lambda g: (g["recall_at_10"], -g["ms_per_query"]))
+        plan.notes.append(f"target recall@10 {target_recall} (+{TUNE_MARGIN} margin) not reached on held-out queries; best {best['recall_at_10']}")
+    plan.nprobe = best["nprobe"]
+    plan.rerank = best["rerank"]
+    set_search_params(index, nprobe=plan.nprobe)
+    plan.tuning = {
+        "target_recall": target_recall, "aimed_at": aim, "reached": reached, "recall_at_10": best["recall_at_10"],
+        "ms_per_query_batch": best["ms_per_query"], "queries": nq,
+        "queries_from": "stored vectors, own row excluded", "exact_seconds": round(truth_seconds, 2), "grid": grid,
+    }
+    return plan

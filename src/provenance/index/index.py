@@ -74,10 +74,15 @@ class Index:
             raise UsageError(f"query vectors have dimension {q.shape[1]}, index {self.name} has {self.dim}")
         if k < 1:
             raise UsageError("k must be at least 1")
-        if nprobe:
-            faiss_plan.set_search_params(self.faiss_index, nprobe=nprobe)
-        scores, ids = self.faiss_index.search(q, int(k))
-        return scores, ids
+        plan = faiss_plan.IndexPlan.from_dict(self.manifest["faiss"])
+        return faiss_plan.search(self.faiss_index, plan, q, int(k), self.stored_vectors, nprobe=nprobe)
+
+    @cached_property
+    def stored_vectors(self):
+        """The float32 vectors on disk (memory-mapped), for exact re-ranking of compressed-index shortlists."""
+        from .exact import StoredVectors
+
+        return StoredVectors(self.parts)
 
     # -- metadata ----------------------------------------------------------------
     def rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:

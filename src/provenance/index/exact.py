@@ -1,0 +1,117 @@
+"""Exact similarity over the stored float32 vectors: re-ranking and ground truth.
+
+Compressed indexes (PQ codes) only shortlist candidates; their scores are
+approximate. The index's parts keep every vector in full precision on disk,
+memory-mapped, so the shortlist is re-scored exactly without holding the
+vectors in RAM: only the pages of the candidates are touched.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+
+class StoredVectors:
+    """Vectors by id across an index's parts (``.npy`` files opened memory-mapped)."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.first = np.array([int(p["first_id"]) for p in reader.parts], dtype=np.int64)
+        self.counts = np.array([int(p["count"]) for p in reader.parts], dtype=np.int64)
+        self._arrays: list[np.ndarray | None] = [None] * len(reader.parts)
+        self.dim: int | None = None
+
+    def _part(self, i: int) -> np.ndarray:
+        arr = self._arrays[i]
+        if arr is None:
+            # A plain ndarray view: indexing np.memmap subclasses is several times slower.
+            arr = self.reader.part_vectors(self.reader.parts[i]["name"]).view(np.ndarray)
+            self._arrays[i] = arr
+            self.dim = arr.shape[1]
+        return arr
+
+    def gather(self, ids: np.ndarray) -> np.ndarray:
+        """Rows for ``ids`` (all valid), in the given order, as float32."""
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        if len(ids) == 0:
+            return np.zeros((0, self.dim or 0), np.float32)
+        part = np.searchsorted(self.first, ids, side="right") - 1
+        if part.min() < 0 or np.any(ids - self.first[part] >= self.counts[part]):
+            raise IndexError("vector id out of range")
+        offset = ids - self.first[part]
+        order = np.argsort(part, kind="stable")
+        sorted_parts = part[order]
+        bounds = np.flatnonzero(np.diff(sorted_parts)) + 1
+        first = self._part(int(sorted_parts[0]))
+        out = np.empty((len(ids), first.shape[1]), dtype=np.float32)
+        for group in np.split(order, bounds):
+            p = int(part[group[0]])
+            out[group] = self._part(p)[offset[group]]
+        return out
+
+
+def rerank(queries: np.ndarray, candidates: np.ndarray, store: StoredVectors, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` (scores, ids) among each query's candidate ids (-1 = none), best first."""
+    q = np.asarray(queries, dtype=np.float32)
+    n, kc = candidates.shape
+    scores_out = np.full((n, k), -np.inf, dtype=np.float32)
+    ids_out = np.full((n, k), -1, dtype=np.int64)
+    step = max(1, 65_536 // max(kc, 1))  # bound the gathered block to ~65k vectors
+    for s in range(0, n, step):
+        cand = candidates[s : s + step]
+        valid = cand >= 0
+        uniq, inverse = np.unique(cand[valid], return_inverse=True)
+        vecs = store.gather(uniq)
+        scores = np.full(cand.shape, -np.inf, dtype=np.float32)
+        rows = np.nonzero(valid)[0]
+        scores[valid] = np.einsum("ij,ij->i", vecs[inverse], q[s : s + step][rows])
+        kk = min(k, kc)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
+        sc = np.take_along_axis(scores, top, axis=1)
+        ids = np.take_along_axis(cand, top, axis=1)
+        ids = np.where(np.isfinite(sc), ids, -1)
+        scores_out[s : s + step, :kk] = sc
+        ids_out[s : s + step, :kk] = ids
+    return scores_out, ids_out
+
+
+def exact_knn(
+    queries: np.ndarray, batches: Iterable[np.ndarray], k: int, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force top-``k`` inner products over vectors streamed in id order.
+
+    ``exclude`` (one id per query, or -1) drops a query's own row, for queries
+    drawn from the indexed vectors themselves.
+    """
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    n = len(q)
+    best_s = np.full((n, k), -np.inf, dtype=np.float32)
+    best_i = np.full((n, k), -1, dtype=np.int64)
+    base = 0
+    for b in batches:
+        sims = q @ np.asarray(b, dtype=np.float32).T
+        if exclude is not None:
+            local = np.asarray(exclude) - base
+            hit = (local >= 0) & (local < sims.shape[1])
+            sims[np.nonzero(hit)[0], local[hit]] = -np.inf
+        kk = min(k, sims.shape[1])
+        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        cand_s = np.concatenate([best_s, np.take_along_axis(sims, part, axis=1)], axis=1)
+        cand_i = np.concatenate([best_i, part + base], axis=1)
+        order = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
+        best_s = np.take_along_axis(cand_s, order, axis=1)
+        best_i = np.take_along_axis(cand_i, order, axis=1)
+        base += sims.shape[1]
+    return best_s, np.where(np.isfinite(best_s), best_i, -1)
+
+
+def recall_at(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
+    """Mean share of the true top-``k`` ids found in each row of ``found`` (its first ``k`` columns)."""
+    hits = total = 0
+    for f, t in zip(found, truth):
+        t = set(int(i) for i in t[:k] if i >= 0)
+        hits += len(t & set(int(i) for i in f[:k]))
+        total += len(t)
+    return hits / total if total else 1.0

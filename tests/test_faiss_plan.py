@@ -1,0 +1,133 @@
+"""The automatic FAISS choice, nprobe tuning, exact re-ranking, and search ids matching metadata rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import run_cli, write_clip_retrieval
+from provenance.errors import UsageError
+from provenance.index import build_index, open_index
+from provenance.index.exact import StoredVectors, exact_knn, recall_at
+from provenance.index.faiss_plan import choose_plan, default_budget
+from provenance.index.store import PartReader
+from provenance.index.synthetic import GaussianMixture
+
+DIM = 256  # the tiny encoder's dimension: precomputed vectors must match the index's encoder
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    return GaussianMixture(dim=DIM, clusters=64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def clustered_index(tmp_path_factory, mixture):
+    """6000 clustered vectors indexed with a budget that forces IVF-PQ with re-ranking, in many parts."""
+    root = tmp_path_factory.mktemp("plan")
+    vectors = mixture.sample(0, 6000)
+    rows = [{"key": f"k{i}", "url": f"https://example.com/{i}.jpg", "caption": f"item {i}"} for i in range(len(vectors))]
+    src = write_clip_retrieval(root / "emb", vectors, rows, per_file=2500)
+    budget = 6000 * 120  # 120 B/vector, well under the 1 KB of raw float32
+    report = build_index(root / "ix", str(src), encoder="tiny", memory_budget=budget, commit_every=700,
+                         progress=False, target_recall=0.95)
+    return open_index(root / "ix"), report
+
+
+def test_choice_follows_size_and_budget():
+    assert choose_plan(50_000, 512).factory == "Flat"
+    one_m = choose_plan(1_000_000, 512)
+    assert one_m.factory.startswith("IVF") and "PQ" in one_m.factory and one_m.rerank
+    assert one_m.bytes_per_vector <= 512 * 4 / 4  # a quarter of raw float32
+    ten_m = choose_plan(10_000_000, 512)
+    assert ten_m.bytes_per_vector <= 128  # a sixteenth of raw float32, ids and centroids included
+    assert ten_m.nlist > one_m.nlist
+    roomy = choose_plan(1_000_000, 512, memory_budget=4 << 30)
+    assert roomy.factory.endswith(",Flat") and roomy.rerank is None and roomy.metric == "ip"
+    assert choose_plan(1_000_000, 512, factory="IVF256,SQ8").user_factory
+    assert default_budget(1_000_000, 512) == 1_000_000 * 512
+    with pytest.raises(UsageError, match="too small"):
+        choose_plan(1_000_000, 512, memory_budget=10 << 20)
+
+
+def test_tuning_reaches_target_on_held_out_queries(clustered_index, mixture):
+    ix, report = clustered_index
+    faiss = ix.manifest["faiss"]
+    assert "PQ" in faiss["factory"] and faiss["metric"] == "l2"
+    tuning = faiss["tuning"]
+    assert tuning["reached"] and tuning["recall_at_10"] >= 0.95
+    assert faiss["nprobe"] == report.faiss["nprobe"] and faiss["nprobe"] >= 1 and faiss["rerank"] >= 2
+    assert faiss["bytes_per_vector"] <= 120
+    # Fresh queries from the same mixture, never indexed: recall against exact search.
+    queries = mixture.queries(200)
+    _, truth = exact_knn(queries, ix.parts.iter_vectors(batch=1000), 10)
+    _, found = ix.search(queries, 10)
+    assert recall_at(found, truth, 10) >= 0.93
+    # Fewer probes than tuned must be measurably worse, or tuning chose too many.
+    _, coarse = ix.search(queries, 10, nprobe=1)
+    assert recall_at(coarse, truth, 10) < recall_at(found, truth, 10)
+
+
+def test_reranked_scores_are_exact_and_ordered(clustered_index, mixture):
+    ix, _ = clustered_index
+    queries = mixture.queries(20)
+    scores, ids = ix.search(queries, 10)
+    assert (ids >= 0).all()
+    for q, s, i in zip(queries, scores, ids):
+        exact = ix.vectors(i) @ q
+        np.testing.assert_allclose(s, exact, rtol=0, atol=1e-5)
+        assert np.all(np.diff(s) <= 1e-7)
+    # The top result is the exact nearest neighbour for (nearly) every query.
+    _, truth = exact_knn(queries, ix.parts.iter_vectors(), 1)
+    assert np.mean(ids[:, 0] == truth[:, 0]) >= 0.9
+
+
+def test_search_ids_match_metadata_rows(clustered_index):
+    ix, _ = clustered_index
+    picks = [0, 699, 700, 2501, 5999]  # part and file boundaries
+    vecs = ix.vectors(picks)
+    scores, ids = ix.search(vecs, 5)
+    assert list(ids[:, 0]) == picks
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-4)
+    assert [r["key"] for r in ix.rows(ids[:, 0])] == [f"k{p}" for p in picks]
+    table = ix.metadata(["id", "key"])
+    assert table.column("key")[int(ids[2, 0])].as_py() == "k700"
+
+
+def test_stored_vectors_gather_across_parts(clustered_index):
+    ix, _ = clustered_index
+    store = StoredVectors(PartReader(ix.path, ix.manifest["parts"]))
+    ids = np.array([5999, 0, 1400, 699, 700, 3])
+    np.testing.assert_array_equal(store.gather(ids), ix.vectors(list(ids)))
+    with pytest.raises(IndexError):
+        store.gather(np.array([6000]))
+
+
+def test_exact_knn_excludes_own_row():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    own = np.array([3, 250, 499])
+    s, i = exact_knn(x[own], [x[:200], x[200:]], 4, exclude=own)
+    assert not np.any(i == own[:, None])
+    full = x[own] @ x.T
+    full[np.arange(3), own] = -np.inf
+    np.testing.assert_array_equal(i, np.argsort(-full, axis=1)[:, :4])
+
+
+def test_append_keeps_ids_and_retunes(tmp_path, mixture):
+    first = mixture.sample(0, 3000)
+    second = mixture.sample(3000, 1500)
+    mk = lambda lo, n: [{"key": f"k{i}", "caption": f"item {i}"} for i in range(lo, lo + n)]  # noqa: E731
+    a = write_clip_retrieval(tmp_path / "a", first, mk(0, 3000), per_file=3000)
+    b = write_clip_retrieval(tmp_path / "b", second, mk(3000, 1500), per_file=1500)
+    run_cli("index", tmp_path / "ix", "--from", a, "--encoder", "tiny", "--memory-budget", "400KB", "--no-progress")
+    r = run_cli("index", tmp_path / "ix", "--from", b, "--append", "--no-progress", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["count"] == 4500 and doc["faiss"]["tuning"]["queries"] == 300
+    ix = open_index(tmp_path / "ix")
+    _, ids = ix.search(second[:3], 1)
+    assert list(ids[:, 0]) == [3000, 3001, 3002]
+    assert [r["key"] for r in ix.rows(ids[:, 0])] == ["k3000", "k3001", "k3002"]
