@@ -19,7 +19,7 @@ ENCODER = "tiny"
 GROUP_BY = ("model", "cohort")
 REAL_CLIP = ("provenance index my-corpus --from PATH_OR_SHARDS --encoder open_clip:ViT-B-32/laion2b_s34b_b79k   "
              "(offline: --encoder 'open_clip:ViT-B-32@/path/to/open_clip_model.safetensors')")
-REAL_REPORT = "provenance report examples/generations/manifest.csv --index my-corpus --group-by model,cohort -o reports/mine"
+REAL_REPORT = "provenance report {manifest} --index my-corpus --group-by model,cohort -o reports/mine"
 
 
 @dataclass
@@ -115,8 +115,16 @@ def run_demo(out_dir: str | os.PathLike = "demo-output", *, index_name: str = "d
                "faiss": ix.manifest["faiss"]["factory"], "rebuilt": rebuilt, "attribution": ix.manifest.get("attribution")},
         near_copy_checks=checks, groups=combined, classes=rep.classes, n_near_duplicate=rep.n_near_duplicate,
         n_generations=rep.n_generations, labels=label_kind, label_agreement=label_agreement(ix) if label_kind == "attribution" else None,
-        notes=rep.notes, next_steps=[REAL_CLIP, REAL_REPORT],
+        notes=rep.notes, next_steps=[REAL_CLIP, REAL_REPORT.format(manifest=_shown(examples / "manifest.csv"))],
         seconds=round(time.time() - t0, 2), timings=timings)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said from here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def label_agreement(ix) -> dict[str, Any] | None:
