@@ -61,16 +61,27 @@ def grouped_for_html(group_rows: list[dict[str, Any]], group_by: list[str], clas
     return [{"name": name, "rows": rows} for name, rows in out.items()]
 
 
+def _share_thumbnails(cards: list[dict[str, Any]]) -> list[str]:
+    """Each distinct neighbour thumbnail once, as a CSS class: the same training image recurs across many cards."""
+    index: dict[str, int] = {}
+    for c in cards:
+        for n in c["neighbours"]:
+            if n["thumb"]:
+                n["thumb_class"] = f"t{index.setdefault(n['thumb'], len(index))}"
+    return list(index)
+
+
 def render(path: Path, *, title: str, summary: dict[str, Any], notes: list[str], classes: list[str],
            grouped: list[dict[str, Any]], tests: list[dict[str, Any]], plots: list[dict[str, str]],
            skipped: list[dict[str, Any]], cards: list[dict[str, Any]], cards_omitted: bool, command: str,
            remote_thumbnails: bool, n_permutations: int) -> None:
+    thumbs = _share_thumbnails(cards)
     colours = {c: plots_mod.colour(c, classes) for c in classes}
     colours.setdefault("unlabelled", plots_mod.COLOURS["unlabelled"])
     tests = [{k: t.get(k) for k in ("grouping", "test", "source", "statistic", "p_value", "p_value_bh", "note")} for t in tests]
     skipped = [{"ref": s.get("ref"), "path": s.get("path"), "reason": s.get("reason"), "detail": s.get("detail")} for s in skipped]
     html = _env().get_template("report.html.j2").render(
         title=title, summary=summary, notes=notes, classes=classes, colours=colours, grouped=grouped, tests=tests,
-        plots=plots, skipped=skipped, cards=cards, cards_omitted=cards_omitted, command=command,
+        plots=plots, skipped=skipped, cards=cards, cards_omitted=cards_omitted, command=command, thumbs=thumbs,
         remote_thumbnails=remote_thumbnails, n_permutations=n_permutations)
     atomic_write_bytes(path, html.encode("utf-8"))

@@ -51,10 +51,9 @@ def bootstrap_mean(values: Sequence[float], rng: np.random.Generator, n_resample
 
 def between_group_ss(x: np.ndarray, codes: np.ndarray, n_groups: int) -> float:
     """Sum over groups of n_g * |mean_g - grand mean|^2 (summed over the columns of ``x``)."""
-    onehot = np.zeros((len(codes), n_groups))
-    onehot[np.arange(len(codes)), codes] = 1.0
-    sizes = onehot.sum(axis=0)
-    means = (onehot.T @ x) / np.maximum(sizes, 1)[:, None]
+    sizes = np.bincount(codes, minlength=n_groups).astype(float)
+    sums = np.stack([np.bincount(codes, weights=x[:, j], minlength=n_groups) for j in range(x.shape[1])], axis=1)
+    means = sums / np.maximum(sizes, 1)[:, None]
     grand = x.mean(axis=0)
     return float((sizes[:, None] * (means - grand) ** 2).sum())
 

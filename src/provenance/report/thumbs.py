@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from ..ingest.decode import SkipItem, decode_image
@@ -16,8 +17,15 @@ def data_uri(path: str | os.PathLike | None, side: int = THUMB_SIDE) -> str | No
     """A local image as a small base64 JPEG data URI, or None when it is not a readable local file."""
     if not path or not os.path.isfile(path):
         return None
+    st = os.stat(path)
+    return _data_uri(os.fspath(path), st.st_mtime_ns, st.st_size, side)
+
+
+@lru_cache(maxsize=4096)
+def _data_uri(path: str, mtime_ns: int, size: int, side: int) -> str | None:
+    # Keyed by mtime and size too: a file changed between two reports is read again.
     try:
-        im = decode_image(path=os.fspath(path))
+        im = decode_image(path=path)
     except SkipItem:
         return None
     im.thumbnail((side, side))
