@@ -1,0 +1,300 @@
+"""Per-item source attribution: combine URL, caption, metadata-column, image and zero-shot evidence.
+
+Every cue adds a weight (a log-odds contribution) to one class. Per class, the
+cues of one family (host, url, caption, columns, image, zero_shot) are summed and
+capped, added to ``prior_weight * log(prior)``, and the fallback class (``other``)
+gets a constant ``fallback_score``: with no real evidence it wins, with a low
+probability. A softmax gives the probabilities; every cue that fired is kept as
+evidence, so a label can always be explained.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from .taxonomy import NUMBER, Taxonomy, load_taxonomy
+from .urls import UrlParts, parse_url, url_words, words
+
+FAMILIES = ("host", "url", "caption", "columns", "image", "zero_shot")
+_TAG = re.compile(r"<[^>]{0,400}>")
+MAX_CAPTION = 2000  # longer alt-texts are cut: the first words carry the evidence, and cost stays bounded
+
+
+@dataclass
+class Attribution:
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    selfie: bool
+    evidence: list[list[Any]]  # [signal, class, weight, what matched], strongest first
+
+    def fields(self) -> dict[str, Any]:
+        """The metadata columns an index row (or a classified table row) gets."""
+        out: dict[str, Any] = {"label": self.label, "label_confidence": round(self.confidence, 4), "selfie": self.selfie}
+        probs = {c: round(p, 6) for c, p in self.probabilities.items()}
+        residue = 1.0 - sum(probs.values())
+        if residue:
+            probs[self.label] = round(probs[self.label] + residue, 6)  # rounded shares still sum to 1
+        for c, p in probs.items():
+            out[f"p_{c}"] = p
+        out["evidence"] = evidence_json(self.evidence)
+        return out
+
+
+def evidence_json(evidence: list[list[Any]]) -> str:
+    return json.dumps(evidence, ensure_ascii=False, separators=(",", ":"))
+
+
+class _Evidence:
+    """Cues that fired for one item; each (family, class, match) counts once, at its largest weight."""
+
+    __slots__ = ("cues",)
+
+    def __init__(self) -> None:
+        self.cues: dict[tuple[str, str, str], float] = {}
+
+    def add(self, family: str, cls: str, weight: float, match: str) -> None:
+        key = (family, cls, match)
+        old = self.cues.get(key)
+        if old is None or abs(weight) > abs(old):
+            self.cues[key] = weight
+
+    def has(self, family: str, cls: str, match: str) -> bool:
+        return (family, cls, match) in self.cues
+
+
+class SourceClassifier:
+    """Labels items with the classes of a :class:`Taxonomy`. Thread-safe after construction."""
+
+    def __init__(self, taxonomy: Taxonomy | str | None = None):
+        self.tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+        t = self.tax
+        self.classes = list(t.classes)
+        self.fallback = t.fallback
+        pw = t.model["prior_weight"]
+        self._base = {c: pw * math.log(t.priors[c]) + (t.model["fallback_score"] if c == self.fallback else 0.0)
+                      for c in self.classes}
+        self._caps = {f: float(t.model["caps"].get(f, 1e9)) for f in FAMILIES}
+        self._url_scale = t.model["url_words_scale"]
+        self._host_cache: dict[str, tuple[tuple[str, float, str], ...]] = {}
+        self._url_phrases = _merge_phrases(t.url_phrases, t.phrases, self._url_scale)
+
+    # -- evidence ------------------------------------------------------------------
+    def _host_cues(self, parts: UrlParts) -> tuple[tuple[str, float, str], ...]:
+        hp = parts.host
+        if hp is None:
+            return ()
+        cached = self._host_cache.get(hp.host)
+        if cached is not None:
+            return cached
+        out: list[tuple[str, float, str]] = []
+        labels = hp.host.split(".")
+        for i in range(len(labels)):
+            d = ".".join(labels[i:])
+            cues = self.tax.domains.get(d)
+            if cues:
+                out = [(c, w, d) for c, w in cues]
+                break
+        if not out and hp.brand:
+            out = [(c, w, hp.brand) for c, w in self.tax.brands.get(hp.brand, ())]
+        result = tuple(out)
+        if len(self._host_cache) < 200_000:
+            self._host_cache[hp.host] = result
+        return result
+
+    def _url_evidence(self, ev: _Evidence, url: str) -> None:
+        t = self.tax
+        parts = parse_url(url, t.proxies, t.query_keys)
+        if parts is None:
+            return
+        outer_scale = 1.0
+        if parts.inner is not None and parts.inner.host is not None:
+            # A proxy / resizer: the original host is the real evidence, the proxy only a hint.
+            for c, w, d in self._host_cues(parts.inner):
+                ev.add("host", c, w, d)
+            outer_scale = 0.5
+        for c, w, d in self._host_cues(parts):
+            ev.add("host", c, w * outer_scale, d)
+        target = parts.inner or parts
+        text = target.url if target.host is None else f"{target.host.host}{target.path}"
+        for m, (c, w) in t.url_patterns.matches(text):
+            ev.add("url", c, w, "~" + m.group(0)[:40])
+        self._phrase_evidence(ev, url_words(target), "url", 1.0, self._url_phrases)
+
+    def _phrase_evidence(self, ev: _Evidence, toks: list[str], family: str, scale: float, phrases: dict) -> None:
+        n = len(toks)
+        numeric = phrases.get(NUMBER)  # phrases opening with a number, by their second word
+        for i, tok in enumerate(toks):
+            cands = phrases.get(tok)
+            if numeric and i + 1 < n and tok.isdigit():
+                more = numeric.get(toks[i + 1])
+                if more:
+                    cands = more if not cands else cands + more
+            if not cands:
+                continue
+            for key, c, w in cands:
+                k = len(key)
+                if k > 1:
+                    if i + k > n:
+                        continue
+                    for j in range(1, k):
+                        want, got = key[j], toks[i + j]
+                        if want != got and not (want == NUMBER and got.isdigit()):
+                            break
+                    else:
+                        k = 0  # matched
+                    if k:
+                        continue
+                match = " ".join(key)
+                if family == "url" and ev.has("caption", c, match):
+                    continue  # the caption already said it
+                ev.add(family, c, w * scale, match)
+
+    def _caption_evidence(self, ev: _Evidence, caption: str) -> tuple[list[str], str]:
+        text = caption[:MAX_CAPTION]
+        if "&" in text:
+            text = html.unescape(text)
+        if "<" in text:
+            text = _TAG.sub(" ", text)
+        low = text.lower()
+        toks = words(low)
+        self._phrase_evidence(ev, toks, "caption", 1.0, self.tax.phrases)
+        for m, (c, w) in self.tax.patterns.matches(low):
+            ev.add("caption", c, w, "~" + m.group(0)[:40])
+        return toks, low
+
+    def _column_evidence(self, ev: _Evidence, columns: Mapping[str, Any]) -> None:
+        for name, value in columns.items():
+            specs = self.tax.columns.get(name.lower())
+            if not specs:
+                continue
+            v = _as_float(value)
+            if v is None:
+                continue
+            for c, above, w in specs:
+                if v > above:
+                    ev.add("columns", c, w * min(1.0, (v - above) / (1.0 - above)), f"{name}={v:.2f}")
+
+    def _image_evidence(self, ev: _Evidence, image: Mapping[str, Any]) -> None:
+        m = self.tax.model
+        if image.get("img_selfie_framing") and m.get("face_selfie_class"):
+            ev.add("image", m["face_selfie_class"], m["face_selfie_weight"], "one large central face")
+        faces = _as_float(image.get("img_faces"))
+        if faces is not None and faces >= 3 and m.get("face_group_class") and m["face_group_weight"]:
+            ev.add("image", m["face_group_class"], m["face_group_weight"], f"{int(faces)} faces")
+        mark = image.get("img_watermark")
+        if mark:
+            for c, w in self.tax.watermarks.get(str(mark), ()):
+                ev.add("image", c, w, f"watermark '{mark}'")
+
+    # -- decision ------------------------------------------------------------------
+    def classify(self, url: str | None = None, caption: str | None = None, columns: Mapping[str, Any] | None = None,
+                 image: Mapping[str, Any] | None = None, zero_shot: Mapping[str, float] | None = None) -> Attribution:
+        """Attribute one item. ``zero_shot`` maps class -> evidence weight (see :mod:`.zeroshot`)."""
+        ev = _Evidence()
+        toks: list[str] = []
+        if isinstance(caption, str) and caption:
+            toks, _ = self._caption_evidence(ev, caption)
+        if isinstance(url, str) and url:
+            self._url_evidence(ev, url)  # after the caption: URL words the caption already gave count once
+        if columns:
+            self._column_evidence(ev, columns)
+        if image:
+            self._image_evidence(ev, image)
+        if zero_shot:
+            for c, w in zero_shot.items():
+                if w and c in self._base:
+                    ev.add("zero_shot", c, float(w), "CLIP prompts")
+        return self._decide(ev, toks, image)
+
+    def _decide(self, ev: _Evidence, toks: list[str], image: Mapping[str, Any] | None) -> Attribution:
+        scores = dict(self._base)
+        if ev.cues:
+            sums: dict[tuple[str, str], float] = {}
+            for (family, c, _), w in ev.cues.items():
+                sums[(family, c)] = sums.get((family, c), 0.0) + w
+            caps = self._caps
+            for (family, c), s in sums.items():
+                if c in scores:
+                    cap = caps[family]
+                    scores[c] += cap if s > cap else (-cap if s < -cap else s)
+        label = self.fallback
+        top = scores[label]
+        for c, s in scores.items():
+            if s > top:
+                label, top = c, s
+        exps = {c: math.exp(s - top) for c, s in scores.items()}
+        z = sum(exps.values())
+        probs = {c: e / z for c, e in exps.items()}
+        selfie, selfie_ev = self._selfie(toks, image, label) if (toks or image) else (False, [])
+        evidence = [[f, c, round(w, 3), m] for (f, c, m), w in ev.cues.items()]
+        evidence.sort(key=lambda e: -abs(e[2]))
+        if selfie_ev:
+            evidence += selfie_ev
+        return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)
+
+    def _selfie(self, toks: list[str], image: Mapping[str, Any] | None, label: str) -> tuple[bool, list[list[Any]]]:
+        m = self.tax.model
+        score, out = 0.0, []
+        phrases = self.tax.selfie_phrases
+        n = len(toks)
+        for i, tok in enumerate(toks):
+            for key, _, w in phrases.get(tok, ()):
+                k = len(key)
+                if k == 1 or (i + k <= n and tuple(toks[i:i + k]) == key):
+                    score += w
+                    out.append(["selfie", "caption", w, " ".join(key)])
+        framing = bool(image and image.get("img_selfie_framing"))
+        if score >= m["selfie_threshold"]:
+            return True, out
+        if framing and label == m.get("face_selfie_class"):
+            return True, out + [["selfie", "image", 1.0, "one large central face"]]
+        return False, []
+
+    def classify_many(self, rows: Iterable[Mapping[str, Any]], url_key: str = "url", caption_key: str = "caption") -> list[Attribution]:
+        return [self.classify(r.get(url_key), r.get(caption_key), columns=r, image=r) for r in rows]
+
+
+def _merge_phrases(url_phrases: dict, caption_phrases: dict, scale: float) -> dict:
+    """One phrase index for URL words: the URL lexicon, plus the caption lexicon at ``scale``.
+
+    A phrase in both (same class) keeps its larger weight, so each cue is looked up once.
+    """
+    best: dict[tuple[tuple[str, ...], str], float] = {}
+    for index, factor in ((caption_phrases, scale), (url_phrases, 1.0)):
+        for first, value in index.items():
+            entries = [e for lst in value.values() for e in lst] if first == NUMBER else value
+            for key, c, w in entries:
+                if index is caption_phrases and not _url_worthy(key):
+                    continue
+                k = (key, c)
+                if k not in best or abs(w * factor) > abs(best[k]):
+                    best[k] = w * factor
+    out: dict = {}
+    for (key, c), w in best.items():
+        if key[0] == NUMBER:
+            out.setdefault(NUMBER, {}).setdefault(key[1], []).append((key, c, w))
+        else:
+            out.setdefault(key[0], []).append((key, c, w))
+    return out
+
+
+def _url_worthy(key: tuple[str, ...]) -> bool:
+    # URLs are full of hash fragments ("ab61", "c2", "1600x900"): caption phrases with numbers or
+    # one- and two-letter words would fire on them by chance.
+    return all(len(t) >= 3 and t != NUMBER for t in key)
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None

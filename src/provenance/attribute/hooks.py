@@ -1,0 +1,148 @@
+"""What ``provenance index`` and ``provenance trace`` plug in: the build-time labeler and analyzer,
+the trace-time query analyzer and composition.
+
+    hooks = build_hooks(taxonomy=None, faces=True, ocr=False, zero_shot=None)
+    build_index("people", "photos/", encoder="tiny", **hooks)
+    trace_images(index, ["gen.png"], **trace_hooks(index))
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from .classifier import SourceClassifier
+from .taxonomy import Taxonomy, load_taxonomy
+from .zeroshot import ZeroShot, zero_shot_decision
+
+WATERMARK_NOTE = ("a stock-agency watermark visible in a generated image is direct evidence that stock previews "
+                  "were in the generator's training data")
+
+
+class AttributionLabeler:
+    """The :class:`provenance.index.builder.Labeler` of this package."""
+
+    def __init__(self, taxonomy: Taxonomy | str | os.PathLike | None = None, *, faces: bool = True, ocr: bool = False,
+                 zero_shot: bool | None = None):
+        tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+        self.classifier = SourceClassifier(tax)
+        self.taxonomy = tax
+        self.faces = faces
+        self.ocr = ocr
+        self.zero_shot_requested = zero_shot
+        self.zero_shot: ZeroShot | None = None
+        self.zero_shot_reason = "not decided: prepare() was not called"
+
+    def prepare(self, identity: dict[str, Any], encoder: Any | None) -> None:
+        use, reason = zero_shot_decision(self.zero_shot_requested, identity, encoder)
+        self.zero_shot = ZeroShot(self.taxonomy, encoder) if use else None
+        self.zero_shot_reason = reason
+
+    def __call__(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        zs = self.zero_shot.evidence(vectors) if self.zero_shot is not None and len(rows) else None
+        classify = self.classifier.classify
+        for i, row in enumerate(rows):
+            att = classify(row.get("url"), row.get("caption"), columns=row, image=row, zero_shot=zs[i] if zs else None)
+            row.update(att.fields())
+
+    def describe(self) -> dict[str, Any]:
+        t = self.taxonomy
+        return {
+            "labeler": "provenance.attribute",
+            "taxonomy": t.describe(),
+            "classes": t.classes,
+            "fallback": t.fallback,
+            "fields": ["label", "label_confidence", "selfie", *[f"p_{c}" for c in t.classes], "evidence"],
+            "signals": {
+                "url": True,
+                "caption": True,
+                "columns": sorted(t.columns),
+                "faces": self.faces,
+                "ocr": self.ocr,
+                "zero_shot": self.zero_shot is not None,
+            },
+            "zero_shot": {"enabled": self.zero_shot is not None, "reason": self.zero_shot_reason,
+                          "prompts": self.zero_shot.n_prompts if self.zero_shot else 0},
+        }
+
+
+def make_analyzer(faces: bool, ocr: bool, taxonomy: Taxonomy) -> Callable[[Any], dict] | None:
+    """The per-image analyzer run in decode threads (None when neither cue is on). Thread-safe:
+    OpenCV and OCR objects are per thread."""
+    if not faces and not ocr:
+        return None
+    marks = taxonomy.watermarks
+
+    def analyze(im) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if faces:
+            from .faces import face_signals
+
+            out.update(face_signals(im))
+        if ocr:
+            from .watermark import watermark_signals
+
+            out.update(watermark_signals(im, marks))
+        return out
+
+    return analyze
+
+
+def build_hooks(taxonomy: str | os.PathLike | None = None, faces: bool = True, ocr: bool = False,
+                zero_shot: bool | None = None) -> dict[str, Any]:
+    """``{"labeler": ..., "analyzer": ...}`` for :func:`provenance.index.build_index`."""
+    labeler = AttributionLabeler(taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot)
+    return {"labeler": labeler, "analyzer": make_analyzer(faces, ocr, labeler.taxonomy)}
+
+
+def trace_hooks(index, ocr: bool = True, faces: bool = True, taxonomy: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``{"query_analyzer": ..., "composer": ...}`` for :func:`provenance.trace.trace_images`.
+
+    Classes come from the index's attribution record; neighbours the index holds no
+    label for are labelled from their URL and caption with ``taxonomy`` (default: the
+    taxonomy the index was built with when its file is still there, else the built-in one).
+    """
+    from .compose import compose
+
+    attribution = (getattr(index, "manifest", None) or {}).get("attribution") or {}
+    tax = load_taxonomy(taxonomy if taxonomy is not None else _taxonomy_file(attribution))
+    classes = attribution.get("classes") or tax.classes
+    classifier = SourceClassifier(tax)
+
+    def label_missing(n) -> None:
+        att = classifier.classify(n.url, n.caption, columns=n.meta, image=n.meta)
+        n.label, n.probabilities, n.selfie = att.label, att.probabilities, att.selfie
+
+    def composer(result) -> dict[str, Any]:
+        comp = compose(result.neighbours, classes, label_missing=label_missing)
+        comp["taxonomy"] = attribution.get("taxonomy", tax.describe())
+        return comp
+
+    def query_analyzer(im) -> dict[str, Any]:
+        out: dict[str, Any] = {"faces": None, "selfie_framing": None, "watermark": None, "ocr": ocr}
+        if faces:
+            from .faces import face_signals
+
+            f = face_signals(im)
+            out.update(faces=f["img_faces"], face_frac=f["img_face_frac"], selfie_framing=f["img_selfie_framing"])
+        if ocr:
+            from .watermark import match_watermark, read_text
+
+            found = match_watermark(read_text(im), tax.watermarks)
+            if found:
+                classes_of = sorted({c for c, _ in tax.watermarks.get(found["name"], ())})
+                out["watermark"] = found["name"]
+                out["watermark_detail"] = {**found, "classes": classes_of, "note": WATERMARK_NOTE}
+        return out
+
+    return {"query_analyzer": query_analyzer if (ocr or faces) else None, "composer": composer}
+
+
+def _taxonomy_file(attribution: dict[str, Any]) -> str | None:
+    sources = (attribution.get("taxonomy") or {}).get("sources") or []
+    user = [s for s in sources if s != "builtin"]
+    if user and os.path.exists(user[-1]):
+        return user[-1]
+    return None

@@ -1,0 +1,137 @@
+"""Label a table of (url, caption[, watermark probability]) rows without an index: CSV / Parquet in and out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import UsageError
+from .classifier import SourceClassifier
+from .taxonomy import Taxonomy
+
+OUTPUT_COLUMNS = ("label", "label_confidence", "selfie", "evidence")
+
+
+def output_columns(classes: Iterable[str]) -> list[str]:
+    return ["label", "label_confidence", "selfie", *[f"p_{c}" for c in classes], "evidence"]
+
+
+def classify_rows(
+    data: Any,
+    url_col: str | None = "url",
+    caption_col: str | None = "caption",
+    watermark_col: str | None = "pwatermark",
+    taxonomy: Taxonomy | str | os.PathLike | None = None,
+    *,
+    classifier: SourceClassifier | None = None,
+):
+    """Label every row of ``data`` (a pyarrow Table, or a list of dicts).
+
+    Returns a pyarrow Table: the input columns, then ``label``, ``label_confidence``,
+    ``selfie``, one ``p_<class>`` per class and ``evidence`` (JSON). An input column
+    that already has one of those names is kept as ``input_<name>``. ``url_col`` /
+    ``caption_col`` / ``watermark_col`` name the columns to read (None: do not use);
+    a missing watermark column is fine, a missing URL or caption column is an error
+    unless the other one exists and the missing one was left at its default.
+    """
+    import pyarrow as pa
+
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pylist(list(data))
+    clf = classifier or SourceClassifier(taxonomy if isinstance(taxonomy, Taxonomy) or taxonomy is None else str(taxonomy))
+    names = table.column_names
+    url_col = _check(names, url_col, "url", "--url-col")
+    caption_col = _check(names, caption_col, "caption", "--caption-col")
+    if url_col is None and caption_col is None:
+        raise UsageError(f"no URL or caption column to classify: the input has columns {names}; "
+                         "name them with --url-col / --caption-col")
+    if watermark_col is not None and watermark_col not in names:
+        if watermark_col != "pwatermark":
+            raise UsageError(f"--watermark-col {watermark_col!r} is not a column of the input (columns: {names})")
+        watermark_col = None
+    urls = _strings(table, url_col)
+    caps = _strings(table, caption_col)
+    marks = table.column(watermark_col).to_pylist() if watermark_col else [None] * table.num_rows
+    results = []
+    for u, c, w in zip(urls, caps, marks):
+        results.append(clf.classify(u, c, columns={"pwatermark": w} if w is not None else None).fields())
+    out_names = output_columns(clf.classes)
+    renamed = [f"input_{n}" if n in out_names else n for n in names]
+    out = table.rename_columns(renamed)
+    for n in out_names:
+        out = out.append_column(n, pa.array([r[n] for r in results]))
+    return out
+
+
+def _check(names: list[str], col: str | None, default: str, option: str) -> str | None:
+    if col is None:
+        return None
+    if col in names:
+        return col
+    if col == default:
+        return None
+    raise UsageError(f"{option} {col!r} is not a column of the input (columns: {names})")
+
+
+def _strings(table, col: str | None) -> list[str | None]:
+    if col is None:
+        return [None] * table.num_rows
+    values = table.column(col).to_pylist()
+    return [v if isinstance(v, str) or v is None else (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)) for v in values]
+
+
+def read_table(path: str | os.PathLike):
+    """A CSV (.csv, .tsv) or Parquet (.parquet, .pq) file as a pyarrow Table; text columns stay text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    kind = _kind(p)
+    if not p.exists():
+        raise UsageError(f"input file {p} does not exist")
+    try:
+        if kind == "parquet":
+            return pq.read_table(p)
+        parse = pacsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",", newlines_in_values=True)
+        # Read every column as text: URLs / captions that look like numbers must stay as written.
+        head = pacsv.read_csv(p, parse_options=parse, read_options=pacsv.ReadOptions(block_size=1 << 20))
+        convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in head.column_names}, strings_can_be_null=False)
+        return pacsv.read_csv(p, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UsageError(f"cannot read {p} as {kind.upper()}: {str(exc).splitlines()[0][:300]}") from None
+
+
+def write_table(table, path: str | os.PathLike) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ..util.atomic import atomic_path
+
+    p = Path(path)
+    kind = _kind(p)
+    if p.parent and not p.parent.exists():
+        raise UsageError(f"output folder {p.parent} does not exist")
+    with atomic_path(p) as tmp:
+        if kind == "parquet":
+            pq.write_table(table, tmp)
+        else:
+            pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(delimiter="\t" if kind == "tsv" else ","))
+
+
+def _kind(p: Path) -> str:
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    raise UsageError(f"{p}: use a .csv, .tsv or .parquet file (the format follows the extension)")
+
+
+def label_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r["label"]] = out.get(r["label"], 0) + 1
+    return out
