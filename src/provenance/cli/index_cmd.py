@@ -10,7 +10,7 @@ from .common import (console, device_option, emit_json, json_option, parse_size,
 
 @click.command("index")
 @click.argument("name")
-@click.option("--from", "sources", multiple=True, required=True, metavar="SOURCE",
+@click.option("--from", "sources", multiple=True, metavar="SOURCE",
               help="Image folder, .tar shards (paths, brace patterns, fsspec URLs), clip-retrieval embeddings folder, or "
                    "Hugging Face dataset (hub name, hf:NAME, save_to_disk folder, parquet). Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "images", "webdataset", "embeddings", "hf"]), default="auto",
@@ -19,6 +19,8 @@ from .common import (console, device_option, emit_json, json_option, parse_size,
               help="Encoder spec: tiny | open_clip:ARCH/TAG | open_clip:ARCH@weights.safetensors. "
                    "Default for a new index: open_clip:ViT-B-32/laion2b_s34b_b79k; an existing index keeps its own. "
                    "Required for precomputed embeddings (the model that made them).")
+@click.option("--shards", default=None, metavar="A,B,...",
+              help="Instead of --from: make NAME a sharded index searching these existing indexes together (same encoder).")
 @click.option("--append", is_flag=True, help="Add SOURCE to an existing index (keys already present are skipped).")
 @click.option("--overwrite", is_flag=True, help="Delete an existing index of this name and build it anew.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1, nothing committed) if any input item is skipped.")
@@ -45,7 +47,7 @@ from .common import (console, device_option, emit_json, json_option, parse_size,
 @device_option
 @progress_option
 @json_option
-def index_cmd(name, sources, fmt, encoder, append, overwrite, strict, index_factory, memory_budget, target_recall,
+def index_cmd(name, sources, shards, fmt, encoder, append, overwrite, strict, index_factory, memory_budget, target_recall,
               batch_size, commit_every, workers, split, image_col, caption_col, url_col, key_col, streaming,
               taxonomy, faces, ocr, zero_shot, precision, device, progress, as_json):
     """Build, resume or extend the index NAME from one or more sources.
@@ -60,9 +62,25 @@ def index_cmd(name, sources, fmt, encoder, append, overwrite, strict, index_fact
       provenance index laion --from 'shards/{00000..00099}.tar' --encoder open_clip:ViT-B-32/laion2b_s34b_b79k
       provenance index laion400m --from laion400m-embeddings/ --encoder open_clip:ViT-B-32/openai
       provenance index people --from more-photos/ --append
+      provenance index laion --shards laion-000,laion-001,laion-002
     """
     from ..errors import UsageError
     from ..index import BuildOptions, build_index
+
+    if shards:
+        if sources:
+            raise UsageError("--shards and --from contradict each other: build shards with --from, then list them")
+        from ..index.sharded import create_sharded
+
+        m = create_sharded(name, [s.strip() for s in shards.split(",") if s.strip()], overwrite=overwrite)
+        if as_json:
+            emit_json(m)
+        else:
+            console().print(f"[bold]{m['name']}[/bold]: sharded index over {len(m['shards'])} indexes, {m['count']} items "
+                            f"({', '.join(s['name'] for s in m['shards'])})")
+        return
+    if not sources:
+        raise UsageError("nothing to index: give --from SOURCE (or --shards A,B to combine existing indexes)")
 
     if append and overwrite:
         raise UsageError("--append and --overwrite contradict each other: choose one")

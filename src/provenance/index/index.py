@@ -124,5 +124,10 @@ class Index:
 
 
 def open_index(ref: str | os.PathLike | None = None) -> Index:
-    """Open an index by name (under ``./indexes`` or ``$PROVENANCE_INDEXES``) or path."""
-    return Index(resolve_existing_index(ref))
+    """Open an index by name (under ``./indexes`` or ``$PROVENANCE_INDEXES``) or path; sharded ones too."""
+    path = resolve_existing_index(ref)
+    if (read_manifest(path) or {}).get("kind") == "sharded":
+        from .sharded import ShardedIndex
+
+        return ShardedIndex(path)  # type: ignore[return-value]
+    return Index(path)
