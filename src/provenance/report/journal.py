@@ -74,11 +74,22 @@ class TraceJournal:
     def append(self, records: list[dict[str, Any]]) -> None:
         if not records:
             return
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+        data = "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in records)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as their Python values (a numpy bool must stay a boolean), anything else as text."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            pass
+    return str(value)
 
 
 def _read_json(path: Path) -> Any:
