@@ -284,10 +284,13 @@ def _merge_phrases(url_phrases: dict, caption_phrases: dict, scale: float) -> di
     return out
 
 
+_FILE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "svg", "bmp", "tif", "tiff", "jfif", "avif", "heic"})
+
+
 def _url_worthy(key: tuple[str, ...]) -> bool:
     # URLs are full of hash fragments ("ab61", "c2", "1600x900"): caption phrases with numbers or
     # one- and two-letter words would fire on them by chance.
-    return all(len(t) >= 3 and t != NUMBER for t in key)
+    return all(len(t) >= 3 and t != NUMBER and t not in _FILE_EXTENSIONS for t in key)
 
 
 def _as_float(value: Any) -> float | None:
