@@ -108,9 +108,12 @@ class PartReader:
     def iter_vectors(self, batch: int = 65_536) -> Iterable[np.ndarray]:
         """All vectors in id order, a slice at a time (memory-mapped)."""
         for part in self.parts:
-            arr = self.part_vectors(part["name"])
+            # A fresh map per pass, dropped after the part: a cached map would keep every page
+            # of a 20 GB index resident (and counted in RSS) after one streaming pass.
+            arr = np.load(self.directory / PARTS_DIR / f"{part['name']}.npy", mmap_mode="r", allow_pickle=False)
             for s in range(0, arr.shape[0], batch):
-                yield np.asarray(arr[s : s + batch], dtype=np.float32)
+                yield np.array(arr[s : s + batch], dtype=np.float32)
+            del arr
 
     def table(self, columns: Sequence[str] | None = None):
         """All metadata as one Arrow table (parts whose column types differ are reconciled as text)."""
