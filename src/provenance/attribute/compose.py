@@ -1,11 +1,12 @@
 """Nearest-neighbour source composition of one traced query, with bootstrap intervals.
 
-Share of class c = sum_i w_i * p_i(c) / sum_i w_i over the k neighbours, where
-w_i = max(cosine_i, 0) and p_i are the neighbour's label probabilities (a one-hot
-vector when only a label is stored). The 95% interval is a percentile bootstrap that
-resamples the neighbours with replacement and draws each resampled neighbour's label
-from its probabilities, so it covers both which neighbours happened to be retrieved
-and how sure the labels are. These are shares of resemblance, not of influence.
+Share of class c = sum_i w_i * [label_i = c] / sum_i w_i over the k neighbours, with
+w_i = max(cosine_i, 0): the similarity-weighted share of the neighbours' labels, the
+same labels the trace table shows. The 95% interval is a percentile bootstrap that
+resamples the neighbours with replacement (how much the share depends on which
+neighbours happened to be retrieved). ``expected_share`` weighs the neighbours' label
+probabilities instead of their labels: where it differs from ``share``, the labels
+themselves are uncertain. These are shares of resemblance, not of influence.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def compose(neighbours: Sequence[Any], classes: Sequence[str], *, n_bootstrap: i
         "k": len(neighbours),
         "labelled": len(rows),
         "weighting": "similarity",
-        "basis": "label probabilities",
+        "basis": "labels (expected_share: label probabilities)",
         "interval": "bootstrap 95%",
         "n_bootstrap": n_bootstrap,
         "labels_from": _labels_from(stored, filled),
@@ -69,21 +70,22 @@ def compose(neighbours: Sequence[Any], classes: Sequence[str], *, n_bootstrap: i
         out["shares"] = {}
         out["note"] = "no neighbour has a source label: build the index with attribution (provenance index ...) to get shares"
         return out
-    P = np.stack(rows)  # (m, C)
+    P = np.stack(rows)  # (m, C) label probabilities
+    label_idx = np.array([classes.index(lab) if lab in classes else int(np.argmax(p)) for lab, p in zip(labels, rows)])
+    H = np.eye(len(classes))[label_idx]  # (m, C) one-hot labels
     w = np.asarray(weights)
     if w.sum() <= 0:
         w = np.ones_like(w)  # all similarities <= 0 (e.g. text queries of an untrained model): weigh equally
         out["weighting"] = "equal (no positive similarity)"
     s = np.asarray(selfies)
-    share = (w @ P) / w.sum()
-    lo, hi, s_lo, s_hi = _bootstrap(P, w, s, n_bootstrap, seed)
-    counts = {c: 0 for c in classes}
-    for lab in labels:
-        if lab in counts:
-            counts[lab] += 1
+    share = (w @ H) / w.sum()
+    expected = (w @ P) / w.sum()
+    lo, hi, s_lo, s_hi = _bootstrap(H, w, s, n_bootstrap, seed)
+    counts = np.bincount(label_idx, minlength=len(classes))
     out["shares"] = {
         c: {"share": round(float(share[j]), 4), "low": round(float(min(lo[j], share[j])), 4),
-            "high": round(float(max(hi[j], share[j])), 4), "count": counts[c]}
+            "high": round(float(max(hi[j], share[j])), 4), "count": int(counts[j]),
+            "expected_share": round(float(expected[j]), 4)}
         for j, c in enumerate(classes)
     }
     _fix_rounding(out["shares"])
@@ -93,21 +95,16 @@ def compose(neighbours: Sequence[Any], classes: Sequence[str], *, n_bootstrap: i
     return out
 
 
-def _bootstrap(P: np.ndarray, w: np.ndarray, s: np.ndarray, n_boot: int, seed: int):
-    m, C = P.shape
+def _bootstrap(H: np.ndarray, w: np.ndarray, s: np.ndarray, n_boot: int, seed: int):
+    m = H.shape[0]
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, m, size=(n_boot, m))
-    # Draw a label for every resampled neighbour from its probabilities (inverse CDF).
-    cdf = np.cumsum(P, axis=1)
-    cdf[:, -1] = 1.0
-    u = rng.random(size=(n_boot, m))
-    drawn = (u[..., None] > cdf[idx]).sum(axis=2)  # (n_boot, m) class index
-    ww = w[idx]
-    total = ww.sum(axis=1)
+    ww = w[idx]  # (n_boot, m)
+    total = ww.sum(axis=1, keepdims=True)
     total[total <= 0] = 1.0
-    shares = np.stack([(ww * (drawn == j)).sum(axis=1) / total for j in range(C)], axis=1)  # (n_boot, C)
+    shares = np.einsum("bm,bmc->bc", ww, H[idx]) / total  # (n_boot, C)
     lo, hi = np.percentile(shares, [2.5, 97.5], axis=0)
-    sel = (ww * s[idx]).sum(axis=1) / total
+    sel = (ww * s[idx]).sum(axis=1) / total[:, 0]
     s_lo, s_hi = np.percentile(sel, [2.5, 97.5])
     return lo, hi, float(s_lo), float(s_hi)
 

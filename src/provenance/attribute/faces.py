@@ -22,6 +22,21 @@ SELFIE_CENTER_Y = (0.15, 0.75)
 CASCADE = "haarcascade_frontalface_default.xml"
 
 _local = threading.local()
+_import_lock = threading.Lock()
+_cascade_path: str | None = None
+
+
+def cascade_path() -> str:
+    """The bundled cascade file. Resolved once under a lock: cv2 loads ``cv2.data`` lazily, and decode
+    threads importing it at the same moment can see a half-initialised module."""
+    global _cascade_path
+    with _import_lock:
+        if _cascade_path is None:
+            import cv2
+            import cv2.data
+
+            _cascade_path = cv2.data.haarcascades + CASCADE
+        return _cascade_path
 
 
 def _cascade():
@@ -29,7 +44,7 @@ def _cascade():
     if c is None:
         import cv2
 
-        path = cv2.data.haarcascades + CASCADE
+        path = cascade_path()
         c = cv2.CascadeClassifier(path)
         if c.empty():
             raise RuntimeError(f"OpenCV could not load its face cascade {path}")
@@ -51,7 +66,7 @@ def detect_faces(im) -> tuple[list[tuple[float, float, float, float]], tuple[int
     gh, gw = gray.shape
     min_side = max(20, int(MIN_FACE * min(gh, gw)))
     boxes = _cascade().detectMultiScale(gray, scaleFactor=1.2, minNeighbors=4, minSize=(min_side, min_side))
-    faces = [(x / gw, y / gh, bw / gw, bh / gh) for x, y, bw, bh in (boxes if len(boxes) else [])]
+    faces = [(float(x) / gw, float(y) / gh, float(bw) / gw, float(bh) / gh) for x, y, bw, bh in (boxes if len(boxes) else [])]
     faces.sort(key=lambda f: -f[2] * f[3])
     return faces, (w, h)
 
@@ -65,8 +80,8 @@ def selfie_framing(faces: list[tuple[float, float, float, float]], size: tuple[i
     w, h = size
     width_frac = fw * w / min(w, h)  # portrait and landscape crops alike: relative to the short side
     cx, cy = x + fw / 2, y + fh / 2
-    return (dominant and min(fw, width_frac) >= SELFIE_MIN_WIDTH
-            and SELFIE_CENTER_X[0] <= cx <= SELFIE_CENTER_X[1] and SELFIE_CENTER_Y[0] <= cy <= SELFIE_CENTER_Y[1])
+    return bool(dominant and min(fw, width_frac) >= SELFIE_MIN_WIDTH
+                and SELFIE_CENTER_X[0] <= cx <= SELFIE_CENTER_X[1] and SELFIE_CENTER_Y[0] <= cy <= SELFIE_CENTER_Y[1])
 
 
 def face_signals(im) -> dict[str, Any]:

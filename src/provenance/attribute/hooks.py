@@ -74,6 +74,10 @@ def make_analyzer(faces: bool, ocr: bool, taxonomy: Taxonomy) -> Callable[[Any],
     if not faces and not ocr:
         return None
     marks = taxonomy.watermarks
+    if faces:
+        from .faces import cascade_path
+
+        cascade_path()  # resolve OpenCV's lazily loaded data module here, not in racing decode threads
 
     def analyze(im) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -21,6 +21,7 @@ MAX_SIDE = 960  # larger images are reduced first: watermarks are big, and OCR t
 MIN_CONFIDENCE = 0.5
 
 _local = threading.local()
+_load_lock = threading.Lock()
 
 
 def _engine():
@@ -28,12 +29,14 @@ def _engine():
     if eng is None:
         import logging
 
-        from rapidocr_onnxruntime import RapidOCR
+        # Loading is serialised: first imports of rapidocr / onnxruntime racing in decode threads are not safe.
+        with _load_lock:
+            from rapidocr_onnxruntime import RapidOCR
 
-        # One engine per thread (ONNX sessions are not shared across decode threads); single-threaded
-        # sessions, because the decode pool already runs one image per core.
-        eng = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1, use_cls=False)
-        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+            # One engine per thread (ONNX sessions are not shared across decode threads); single-threaded
+            # sessions, because the decode pool already runs one image per core.
+            eng = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1, use_cls=False)
+            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         _local.ocr = eng
     return eng
 

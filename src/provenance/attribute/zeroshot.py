@@ -56,6 +56,7 @@ class ZeroShot:
         self.class_vectors = np.stack(means)  # (classes, dim), unit rows
         self.temperature = float(m["zero_shot_temperature"])
         self.weight = float(m["zero_shot_weight"])
+        self.cap = float(m["caps"].get("zero_shot", 1.5))
         self.n_prompts = len(prompts)
 
     def log_probs(self, vectors: np.ndarray) -> np.ndarray:
@@ -64,7 +65,7 @@ class ZeroShot:
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
     def evidence(self, vectors: np.ndarray) -> list[dict[str, float]]:
-        """Per item: class -> weight (>= 0), centred so that an indifferent item gets zeros."""
+        """Per item: class -> weight in [0, cap], centred so that an indifferent item gets zeros."""
         lp = self.log_probs(vectors)
-        centred = np.maximum(0.0, self.weight * (lp - lp.mean(axis=1, keepdims=True)))
+        centred = np.clip(self.weight * (lp - lp.mean(axis=1, keepdims=True)), 0.0, self.cap)
         return [{c: round(float(v), 3) for c, v in zip(self.classes, row) if v > 0} for row in centred]
