@@ -1,7 +1,10 @@
 """Decode + preprocess on a thread pool while the model runs; order is preserved.
 
 Pillow's decoders and resizers release the GIL, and so does torch's forward, so
-threads keep the model fed without the copying cost of worker processes.
+threads keep the model fed without the copying cost of worker processes. On a
+CPU the decoders share the cores with the model, so the per-image work is kept
+small (see :mod:`.preprocess`): JPEGs decode at reduced DCT scale, workers hand
+over uint8 pixels, and normalisation happens once per batch.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 
 from ..ingest.decode import SkipItem, decode_image
 from ..ingest.items import Item, Skip
+from .preprocess import FastPreprocess, fast_preprocess
 
 Analyzer = Callable[[Any], dict]  # PIL image -> extra metadata (e.g. face / watermark evidence)
 
@@ -23,23 +27,25 @@ def default_workers() -> int:
     return max(2, min(8, (os.cpu_count() or 2)))
 
 
-def _prepare(item: Item, preprocess: Callable, analyze: Analyzer | None):
+def _prepare(item: Item, preprocess: Callable, fast: FastPreprocess | None, analyze: Analyzer | None):
+    # Analysers (faces, watermark OCR) need full resolution; plain embedding does not.
+    draft = fast.draft if (fast is not None and analyze is None) else None
     try:
-        im = decode_image(item.image_bytes, item.image_path)
+        im = decode_image(item.image_bytes, item.image_path, draft=draft)
     except SkipItem as s:
         return Skip(item.ref, s.reason, s.detail)
-    item.meta["width"], item.meta["height"] = im.size
+    item.meta["width"], item.meta["height"] = im.info.get("original_size", im.size)
     if analyze is not None:
         try:
             item.meta.update(analyze(im))
         except Exception as exc:  # an analyser failure must not lose the item
             item.meta["ingest_note"] = f"image analysis failed: {type(exc).__name__}"
     try:
-        tensor = preprocess(im)
+        pixels = fast.pixels(im) if fast is not None else preprocess(im)
     except Exception as exc:
         return Skip(item.ref, "corrupt image", f"preprocessing failed: {type(exc).__name__}: {str(exc)[:120]}")
     item.image_bytes = None  # free the encoded bytes early
-    return item, tensor
+    return item, pixels
 
 
 def embed_items(
@@ -54,6 +60,7 @@ def embed_items(
     import torch
 
     workers = workers or default_workers()
+    fast = fast_preprocess(encoder.preprocess)
     window = batch_size * 3
     pending: deque[Future | Skip] = deque()
     batch: list[tuple[Item, Any]] = []
@@ -62,7 +69,11 @@ def embed_items(
     def flush():
         if not batch:
             return []
-        vecs = encoder.embed_pixels(torch.stack([t for _, t in batch]))
+        if fast is not None:
+            pixels = fast.normalise(torch.from_numpy(np.stack([p for _, p in batch])))
+        else:
+            pixels = torch.stack([t for _, t in batch])
+        vecs = encoder.embed_pixels(pixels)
         out = [(it, v) for (it, _), v in zip(batch, vecs)]
         batch.clear()
         return out
@@ -76,7 +87,7 @@ def embed_items(
                 if nxt is None:
                     exhausted = True
                     break
-                pending.append(nxt if isinstance(nxt, Skip) else pool.submit(_prepare, nxt, encoder.preprocess, analyze))
+                pending.append(nxt if isinstance(nxt, Skip) else pool.submit(_prepare, nxt, encoder.preprocess, fast, analyze))
             if not pending:
                 break
             head = pending.popleft()

@@ -18,8 +18,12 @@ class SkipItem(Exception):
         self.detail = detail
 
 
-def decode_image(data: bytes | None = None, path: str | None = None) -> Image.Image:
-    """Open and fully decode an image to RGB, or raise :class:`SkipItem`."""
+def decode_image(data: bytes | None = None, path: str | None = None, *, draft: int | None = None) -> Image.Image:
+    """Open and fully decode an image to RGB, or raise :class:`SkipItem`.
+
+    ``draft``: JPEGs may be decoded at 1/2, 1/4 or 1/8 scale (in the DCT, much faster) as long
+    as both sides stay >= ``draft``; ``im.info["original_size"]`` then keeps the stored size.
+    """
     try:
         if data is None:
             if path is None:
@@ -43,6 +47,9 @@ def decode_image(data: bytes | None = None, path: str | None = None) -> Image.Im
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise SkipItem("decompression bomb", f"{w}x{h} pixels exceeds the limit of {MAX_PIXELS}")
+            if draft and im.format == "JPEG":
+                im.draft("RGB", (draft, draft))
+                im.info["original_size"] = (w, h)
             im.load()
             if im.mode != "RGB":
                 im = _to_rgb(im)

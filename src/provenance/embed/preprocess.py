@@ -1,0 +1,90 @@
+"""A faster equivalent of the standard CLIP preprocessing, for the embedding pipeline.
+
+On a 2-core CPU the model and the decoders share the same cores, so every
+millisecond of per-image work costs throughput. open_clip's eval transform
+(resize shorter side, centre crop, to float tensor, normalise) is reproduced
+here with the same resize and crop, but the pixels leave the worker as uint8
+and are normalised per batch in one vectorised step, and JPEGs are decoded
+at reduced DCT scale (``draft``) when they are at least twice the model's input.
+Any transform that is not recognised falls back to the model's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FastPreprocess:
+    resize: int
+    crop: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def draft(self) -> int:
+        """Smallest side a JPEG may be decoded at: the resize target, so the resize still only shrinks."""
+        return self.resize
+
+    def pixels(self, im) -> np.ndarray:
+        """RGB PIL image -> (H, W, 3) uint8, resized and cropped exactly as torchvision does."""
+        from PIL import Image
+
+        w, h = im.size
+        short, long = (w, h) if w <= h else (h, w)
+        if short != self.resize:
+            new_short, new_long = self.resize, int(self.resize * long / short)
+            size = (new_short, new_long) if w <= h else (new_long, new_short)
+            im = im.resize(size, Image.BICUBIC)
+        ch, cw = self.crop
+        w, h = im.size
+        top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
+        if (w, h) != (cw, ch):
+            im = im.crop((left, top, left + cw, top + ch))
+        return np.asarray(im, dtype=np.uint8)
+
+    def normalise(self, batch_hwc):
+        """(N, H, W, 3) uint8 torch tensor -> (N, 3, H, W) float32, normalised like ``Normalize(mean, std)``."""
+        import torch
+
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+        scale = 1.0 / (torch.tensor(self.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+        x = batch_hwc.permute(0, 3, 1, 2).to(torch.float32)
+        return ((x - mean) * scale).contiguous()
+
+
+def fast_preprocess(transform: Callable[[Any], Any]) -> FastPreprocess | None:
+    """The fast equivalent of ``transform`` when it is the standard CLIP eval transform, else None."""
+    try:
+        from torchvision.transforms import CenterCrop, InterpolationMode, Normalize, Resize
+    except ImportError:  # pragma: no cover
+        return None
+    steps = list(getattr(transform, "transforms", []) or [])
+    if len(steps) < 3:
+        return None
+    resize, crop, norm = steps[0], steps[1], steps[-1]
+    middle = steps[2:-1]
+    if not (isinstance(resize, Resize) and isinstance(crop, CenterCrop) and isinstance(norm, Normalize)):
+        return None
+    if resize.interpolation != InterpolationMode.BICUBIC or resize.max_size is not None or resize.antialias is False:
+        return None
+    size = resize.size if isinstance(resize.size, int) else (resize.size[0] if len(resize.size) == 1 else None)
+    if not isinstance(size, int):
+        return None
+    allowed = {"MaybeConvertMode", "MaybeToTensor", "ToTensor", "_convert_to_rgb"}
+    for m in middle:
+        name = getattr(m, "__name__", type(m).__name__)
+        if name not in allowed:
+            return None
+        if name == "MaybeConvertMode" and getattr(m, "mode", "RGB") != "RGB":
+            return None
+    c = crop.size if isinstance(crop.size, (tuple, list)) else (crop.size, crop.size)
+    if max(c) > size:
+        return None  # torchvision would pad: leave that to the model's own transform
+    mean, std = tuple(float(v) for v in norm.mean), tuple(float(v) for v in norm.std)
+    if len(mean) != 3 or len(std) != 3:
+        return None
+    return FastPreprocess(resize=size, crop=(int(c[0]), int(c[-1])), mean=mean, std=std)  # type: ignore[arg-type]
