@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import warnings
@@ -83,7 +82,10 @@ class Encoder:
         target = self._pending_precision
         self._pending_precision = None
         reference = run(self._model).float()
-        reduced_model = copy.deepcopy(self._model).to(torch_dtype(target))
+        # Convert in place and keep a float32 copy of the tensors to restore on failure:
+        # deep-copying the module costs seconds of Python object copying on a ViT.
+        backup = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        reduced_model = self._model.to(torch_dtype(target))
         reduced = run(reduced_model).float()
         cos = torch.nn.functional.cosine_similarity(reference, reduced, dim=-1)
         worst = float(cos.min()) if cos.numel() else 1.0
@@ -93,6 +95,8 @@ class Encoder:
             self.precision = target
             self.precision_check["used"] = target
             return reduced
+        self._model = reduced_model.to(torch.float32)
+        self._model.load_state_dict(backup)
         warnings.warn(
             f"{target} embeddings differ from float32 (worst cosine {worst:.5f} < {MIN_COSINE}); using fp32",
             RuntimeWarning,
