@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .taxonomy import NUMBER, Taxonomy, load_taxonomy
+from .phrases import NUMBER, PhraseIndex
+from .taxonomy import Taxonomy, load_taxonomy
 from .urls import UrlParts, parse_url, url_words, words
 
 FAMILIES = ("host", "url", "caption", "columns", "image", "zero_shot")
@@ -124,36 +125,15 @@ class SourceClassifier:
         text = target.url if target.host is None else f"{target.host.host}{target.path}"
         for m, (c, w) in t.url_patterns.matches(text):
             ev.add("url", c, w, "~" + m.group(0)[:40])
-        self._phrase_evidence(ev, url_words(target), "url", 1.0, self._url_phrases)
+        # One-letter fragments of hashes and ids ("ab61c2" -> "ab", "61", "c", "2") carry nothing.
+        toks = [t for t in url_words(target) if len(t) > 1]
+        self._phrase_evidence(ev, toks, "url", 1.0, self._url_phrases)
 
-    def _phrase_evidence(self, ev: _Evidence, toks: list[str], family: str, scale: float, phrases: dict) -> None:
-        n = len(toks)
-        numeric = phrases.get(NUMBER)  # phrases opening with a number, by their second word
-        for i, tok in enumerate(toks):
-            cands = phrases.get(tok)
-            if numeric and i + 1 < n and tok.isdigit():
-                more = numeric.get(toks[i + 1])
-                if more:
-                    cands = more if not cands else cands + more
-            if not cands:
-                continue
-            for key, c, w in cands:
-                k = len(key)
-                if k > 1:
-                    if i + k > n:
-                        continue
-                    for j in range(1, k):
-                        want, got = key[j], toks[i + j]
-                        if want != got and not (want == NUMBER and got.isdigit()):
-                            break
-                    else:
-                        k = 0  # matched
-                    if k:
-                        continue
-                match = " ".join(key)
-                if family == "url" and ev.has("caption", c, match):
-                    continue  # the caption already said it
-                ev.add(family, c, w * scale, match)
+    def _phrase_evidence(self, ev: _Evidence, toks: list[str], family: str, scale: float, phrases: PhraseIndex) -> None:
+        for match, c, w in phrases.find(toks):
+            if family == "url" and ev.has("caption", c, match):
+                continue  # the caption already said it
+            ev.add(family, c, w * scale, match)
 
     def _caption_evidence(self, ev: _Evidence, caption: str) -> tuple[list[str], str]:
         text = caption[:MAX_CAPTION]
@@ -240,48 +220,33 @@ class SourceClassifier:
 
     def _selfie(self, toks: list[str], image: Mapping[str, Any] | None, label: str) -> tuple[bool, list[list[Any]]]:
         m = self.tax.model
-        score, out = 0.0, []
-        phrases = self.tax.selfie_phrases
-        n = len(toks)
-        for i, tok in enumerate(toks):
-            for key, _, w in phrases.get(tok, ()):
-                k = len(key)
-                if k == 1 or (i + k <= n and tuple(toks[i:i + k]) == key):
-                    score += w
-                    out.append(["selfie", "caption", w, " ".join(key)])
+        found = self.tax.selfie_phrases.find(toks) if toks else []
+        score = sum(w for _, _, w in found)
         framing = bool(image and image.get("img_selfie_framing"))
         if score >= m["selfie_threshold"]:
-            return True, out
+            return True, [["selfie", "caption", w, phrase] for phrase, _, w in found]
         if framing and label == m.get("face_selfie_class"):
-            return True, out + [["selfie", "image", 1.0, "one large central face"]]
+            return True, [["selfie", "image", 1.0, "one large central face"]]
         return False, []
 
     def classify_many(self, rows: Iterable[Mapping[str, Any]], url_key: str = "url", caption_key: str = "caption") -> list[Attribution]:
         return [self.classify(r.get(url_key), r.get(caption_key), columns=r, image=r) for r in rows]
 
 
-def _merge_phrases(url_phrases: dict, caption_phrases: dict, scale: float) -> dict:
+def _merge_phrases(url_phrases: PhraseIndex, caption_phrases: PhraseIndex, scale: float) -> PhraseIndex:
     """One phrase index for URL words: the URL lexicon, plus the caption lexicon at ``scale``.
 
     A phrase in both (same class) keeps its larger weight, so each cue is looked up once.
     """
     best: dict[tuple[tuple[str, ...], str], float] = {}
     for index, factor in ((caption_phrases, scale), (url_phrases, 1.0)):
-        for first, value in index.items():
-            entries = [e for lst in value.values() for e in lst] if first == NUMBER else value
-            for key, c, w in entries:
-                if index is caption_phrases and not _url_worthy(key):
-                    continue
-                k = (key, c)
-                if k not in best or abs(w * factor) > abs(best[k]):
-                    best[k] = w * factor
-    out: dict = {}
-    for (key, c), w in best.items():
-        if key[0] == NUMBER:
-            out.setdefault(NUMBER, {}).setdefault(key[1], []).append((key, c, w))
-        else:
-            out.setdefault(key[0], []).append((key, c, w))
-    return out
+        for key, c, w in index.entries():
+            if index is caption_phrases and not _url_worthy(key):
+                continue
+            k = (key, c)
+            if k not in best or abs(w * factor) > abs(best[k]):
+                best[k] = w * factor
+    return PhraseIndex((key, c, w) for (key, c), w in best.items())
 
 
 _FILE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "svg", "bmp", "tif", "tiff", "jfif", "avif", "heic"})

@@ -40,8 +40,8 @@ def requirements(pattern: str, flags: int = 0) -> list[frozenset[str]]:
             fs = frozenset(s if s in _SPECIAL else s.lower() for s in cands)
             if fs not in out:
                 out.append(fs)
-    # the cheapest, most selective tests first: special flags, then long literals
-    out.sort(key=lambda fs: (not (fs & _SPECIAL), -_strength(fs)))
+    # the most selective tests first: long literals, then digits / single punctuation
+    out.sort(key=lambda fs: -_strength(fs))
     return out
 
 
@@ -97,47 +97,52 @@ def _requirements(items: list) -> list[set[str]]:
 _ANY_DIGIT = re.compile(r"\d")
 
 
+_LITERALS, _DIGIT, _NONASCII, _MIXED = range(4)
+
+
+def _gate(req: frozenset[str]) -> tuple[int, tuple[str, ...]]:
+    if req == {DIGIT}:
+        return _DIGIT, ()
+    if req == {NONASCII}:
+        return _NONASCII, ()
+    if req & _SPECIAL:
+        return _MIXED, tuple(req)
+    return _LITERALS, tuple(req)
+
+
 class PatternSet:
     """Patterns with payloads; :meth:`matches` yields ``(match, payload)`` for every pattern found in ``text``."""
 
     def __init__(self, entries: Sequence[tuple[re.Pattern, Any]]):
-        self.entries = [(rx, payload, requirements(rx.pattern, rx.flags & ~re.I)) for rx, payload in entries]
+        self.entries = [(rx, payload, tuple(_gate(r) for r in requirements(rx.pattern, rx.flags & ~re.I)))
+                        for rx, payload in entries]
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def matches(self, text: str) -> Iterator[tuple[re.Match, Any]]:
         """Patterns found in ``text``, which must be lower case (literals are compared lower-cased)."""
-        flags = {DIGIT: None, NONASCII: None}
-        for rx, payload, reqs in self.entries:
-            ok = True
-            for req in reqs:
-                if DIGIT in req or NONASCII in req:
-                    hit = False
-                    for s in req:
-                        if s == DIGIT:
-                            if flags[DIGIT] is None:
-                                flags[DIGIT] = _ANY_DIGIT.search(text) is not None
-                            hit = flags[DIGIT]
-                        elif s == NONASCII:
-                            if flags[NONASCII] is None:
-                                flags[NONASCII] = not text.isascii()
-                            hit = flags[NONASCII]
-                        else:
-                            hit = s in text
-                        if hit:
-                            break
+        contains = text.__contains__
+        has_digit = None
+        for rx, payload, gates in self.entries:
+            for kind, lits in gates:
+                if kind == _LITERALS:
+                    if not any(map(contains, lits)):
+                        break
+                elif kind == _DIGIT:
+                    if has_digit is None:
+                        has_digit = _ANY_DIGIT.search(text) is not None
+                    if not has_digit:
+                        break
+                elif kind == _NONASCII:
+                    if text.isascii():
+                        break
                 else:
-                    for s in req:
-                        if s in text:
-                            hit = True
-                            break
-                    else:
-                        hit = False
-                if not hit:
-                    ok = False
-                    break
-            if ok:
+                    if has_digit is None:
+                        has_digit = _ANY_DIGIT.search(text) is not None
+                    if not any((has_digit if s == DIGIT else (not text.isascii()) if s == NONASCII else s in text) for s in lits):
+                        break
+            else:
                 m = rx.search(text)
                 if m:
                     yield m, payload

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .phrases import NUMBER, PhraseIndex
 from .prefilter import PatternSet
 
 BUILTIN = "taxonomy.toml"
@@ -56,12 +57,12 @@ class Taxonomy:
     domains: dict[str, list[Cue]]  # "cdn.shopify.com" / "gov" (suffix) -> cues
     brands: dict[str, list[Cue]]  # "gettyimages" -> cues
     url_patterns: PatternSet  # payload: (class, weight)
-    url_phrases: dict[str, list[tuple[tuple[str, ...], str, float]]]  # first word -> (words, class, weight)
-    phrases: dict[str, list[tuple[tuple[str, ...], str, float]]]
+    url_phrases: PhraseIndex
+    phrases: PhraseIndex
     patterns: PatternSet
     columns: dict[str, list[tuple[str, float, float]]]  # column -> (class, above, weight)
     watermarks: dict[str, list[Cue]]  # compact lower-case text -> cues
-    selfie_phrases: dict[str, list[tuple[tuple[str, ...], str, float]]]
+    selfie_phrases: PhraseIndex
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -168,9 +169,6 @@ def _regex(where: str, text: str, flags: int = 0) -> re.Pattern:
         raise TaxonomyError(f"{where}: invalid regular expression {text!r}: {exc}") from None
 
 
-NUMBER = "<n>"  # in a phrase: any number ("<n> mm" matches "5mm", "5 mm", "12.5 mm")
-
-
 def _phrase_key(phrase: str) -> tuple[str, ...]:
     from .urls import words
 
@@ -180,17 +178,14 @@ def _phrase_key(phrase: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _add_phrase(index: dict, where: str, phrase: str, cls: str, weight: float) -> None:
-    """Index phrases by first word; phrases opening with a number by their second word (under NUMBER)."""
+def _add_phrase(index: PhraseIndex, where: str, phrase: str, cls: str, weight: float) -> None:
     key = _phrase_key(phrase)
     if not key:
         raise TaxonomyError(f"{where}: phrase {phrase!r} has no words")
-    if key[0] == NUMBER:
-        if len(key) < 2 or key[1] == NUMBER:
-            raise TaxonomyError(f"{where}: phrase {phrase!r} must have a word after {NUMBER}")
-        index.setdefault(NUMBER, {}).setdefault(key[1], []).append((key, cls, weight))
-    else:
-        index.setdefault(key[0], []).append((key, cls, weight))
+    try:
+        index.add(key, cls, weight)
+    except ValueError as exc:
+        raise TaxonomyError(f"{where}: phrase {phrase!r}: {exc}") from None
 
 
 def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
@@ -222,8 +217,8 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
     domains: dict[str, list[Cue]] = {}
     brands: dict[str, list[Cue]] = {}
     url_patterns, patterns = [], []
-    url_phrases: dict = {}
-    phrases: dict = {}
+    url_phrases = PhraseIndex()
+    phrases = PhraseIndex()
     columns: dict[str, list] = {}
     watermarks: dict[str, list[Cue]] = {}
     priors, prompts, descriptions = {}, {}, {}
@@ -272,7 +267,7 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
             if not key:
                 raise TaxonomyError(f"{origin}: [{c}.watermarks] {text!r} has no letters or digits")
             watermarks.setdefault(key, []).append((c, _num(f"{origin}: [{c}.watermarks] {text!r}", w)))
-    selfie_phrases: dict = {}
+    selfie_phrases = PhraseIndex()
     for phrase, w in (model.get("selfie_words") or {}).items():
         _add_phrase(selfie_phrases, f"{origin}: [model] selfie_words", phrase, "selfie", _num(f"{origin}: [model] selfie_words {phrase!r}", w))
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
