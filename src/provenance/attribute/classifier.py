@@ -47,8 +47,11 @@ class Attribution:
         return out
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once: json.dumps would rebuild it per call
+
+
 def evidence_json(evidence: list[list[Any]]) -> str:
-    return json.dumps(evidence, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE(evidence)
 
 
 class _Evidence:
