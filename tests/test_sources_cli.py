@@ -128,3 +128,14 @@ def test_eval_script_on_the_shared_dev_set():
     assert summary["accuracy"] > 0.7 and summary["macro_f1"] > 0.6
     halves = [json.loads(run_eval("--half", h).stdout.strip().splitlines()[-1])["n"] for h in (1, 2)]
     assert sum(halves) == 350
+
+
+def test_classify_rows_in_worker_processes_matches_one_process(monkeypatch):
+    import provenance.attribute.table as table_mod
+    from provenance.attribute import classify_rows
+
+    rows = [dict(r, caption=f"{r['caption']} {i}") for i, r in enumerate(ROWS * 40)]
+    one = classify_rows(rows, workers=1)
+    monkeypatch.setattr(table_mod, "CHUNK_ROWS", 70)  # several chunks without a huge table
+    many = classify_rows(rows, workers=2)
+    assert many.equals(one)

@@ -216,7 +216,7 @@ class SourceClassifier:
         probs = {c: e / z for c, e in exps.items()}
         selfie, selfie_ev = self._selfie(toks, image, label) if (toks or image) else (False, [])
         evidence = [[f, c, round(w, 3), m] for (f, c, m), w in ev.cues.items()]
-        evidence.sort(key=lambda e: -abs(e[2]))
+        evidence.sort(key=_evidence_order)  # strongest first; ties in a fixed order (set iteration is not)
         if selfie_ev:
             evidence += selfie_ev
         return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)
@@ -234,6 +234,10 @@ class SourceClassifier:
 
     def classify_many(self, rows: Iterable[Mapping[str, Any]], url_key: str = "url", caption_key: str = "caption") -> list[Attribution]:
         return [self.classify(r.get(url_key), r.get(caption_key), columns=r, image=r) for r in rows]
+
+
+def _evidence_order(e: list[Any]) -> tuple:
+    return -abs(e[2]), e[0], e[1], e[3]
 
 
 def _merge_phrases(url_phrases: PhraseIndex, caption_phrases: PhraseIndex, scale: float) -> PhraseIndex:

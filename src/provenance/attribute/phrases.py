@@ -13,7 +13,8 @@ Entry = tuple[tuple[str, ...], str, float]  # (words, class, weight)
 class PhraseIndex:
     def __init__(self, entries: Iterable[Entry] = ()):
         self.singles: dict[str, list[tuple[str, float]]] = {}
-        self.multi: dict[str, list[Entry]] = {}  # first word -> phrases
+        self.multi: dict[tuple[str, str], list[Entry]] = {}  # first two words -> phrases
+        self.firsts: set[str] = set()
         self.numeric: dict[str, list[Entry]] = {}  # phrases opening with a number, by their second word
         for e in entries:
             self.add(*e)
@@ -28,7 +29,8 @@ class PhraseIndex:
         elif len(key) == 1:
             self.singles.setdefault(key[0], []).append((cls, weight))
         else:
-            self.multi.setdefault(key[0], []).append((key, cls, weight))
+            self.multi.setdefault((key[0], key[1]), []).append((key, cls, weight))
+            self.firsts.add(key[0])
 
     def entries(self) -> Iterable[Entry]:
         for word, cues in self.singles.items():
@@ -46,12 +48,20 @@ class PhraseIndex:
             for cls, w in singles[tok]:
                 out.append((tok, cls, w))
         n = len(toks)
-        if self.multi:
-            multi = self.multi
+        if self.multi and n > 1:
+            multi, firsts = self.multi, self.firsts
             seen = set()
-            for i in [i for i, t in enumerate(toks) if t in multi]:
-                for key, cls, w in multi[toks[i]]:
-                    if key not in seen and _match(key, toks, i, n):
+            for i in [i for i in range(n - 1) if toks[i] in firsts]:
+                nxt = toks[i + 1]
+                cands = multi.get((toks[i], nxt))
+                if nxt.isdigit():
+                    more = multi.get((toks[i], NUMBER))
+                    if more:
+                        cands = more if not cands else cands + more
+                if not cands:
+                    continue
+                for key, cls, w in cands:
+                    if key not in seen and (len(key) == 2 or _match(key, toks, i, n)):
                         seen.add(key)
                         out.append((" ".join(key), cls, w))
         if self.numeric and n > 1:

@@ -10,7 +10,8 @@ from ..errors import UsageError
 from .classifier import SourceClassifier
 from .taxonomy import Taxonomy
 
-OUTPUT_COLUMNS = ("label", "label_confidence", "selfie", "evidence")
+PARALLEL_MIN_ROWS = 200_000  # below this, starting worker processes costs more than it saves
+CHUNK_ROWS = 50_000
 
 
 def output_columns(classes: Iterable[str]) -> list[str]:
@@ -25,6 +26,7 @@ def classify_rows(
     taxonomy: Taxonomy | str | os.PathLike | None = None,
     *,
     classifier: SourceClassifier | None = None,
+    workers: int | None = None,
 ):
     """Label every row of ``data`` (a pyarrow Table, or a list of dicts).
 
@@ -34,6 +36,8 @@ def classify_rows(
     ``caption_col`` / ``watermark_col`` name the columns to read (None: do not use);
     a missing watermark column is fine, a missing URL or caption column is an error
     unless the other one exists and the missing one was left at its default.
+    ``workers`` processes share the work (default: one per CPU core for tables of
+    200,000 rows or more, else one).
     """
     import pyarrow as pa
 
@@ -52,15 +56,58 @@ def classify_rows(
     urls = _strings(table, url_col)
     caps = _strings(table, caption_col)
     marks = table.column(watermark_col).to_pylist() if watermark_col else [None] * table.num_rows
-    results = []
-    for u, c, w in zip(urls, caps, marks):
-        results.append(clf.classify(u, c, columns={"pwatermark": w} if w is not None else None).fields())
     out_names = output_columns(clf.classes)
+    n_workers = workers or (min(8, os.cpu_count() or 1) if table.num_rows >= PARALLEL_MIN_ROWS else 1)
+    if n_workers > 1 and table.num_rows > CHUNK_ROWS:
+        columns = _parallel(clf, urls, caps, marks, out_names, n_workers)
+    else:
+        columns = _columns(clf, urls, caps, marks, out_names)
     renamed = [f"input_{n}" if n in out_names else n for n in names]
     out = table.rename_columns(renamed)
     for n in out_names:
-        out = out.append_column(n, pa.array([r[n] for r in results]))
+        out = out.append_column(n, pa.array(columns[n]))
     return out
+
+
+def _columns(clf: SourceClassifier, urls, caps, marks, out_names: list[str]) -> dict[str, list]:
+    columns: dict[str, list] = {n: [] for n in out_names}
+    appenders = [(n, columns[n].append) for n in out_names]
+    for u, c, w in zip(urls, caps, marks):
+        f = clf.classify(u, c, columns={"pwatermark": w} if w is not None else None).fields()
+        for n, append in appenders:
+            append(f[n])
+    return columns
+
+
+_worker_clf: SourceClassifier | None = None
+
+
+def _worker_init(taxonomy_file: str | None) -> None:
+    global _worker_clf
+    _worker_clf = SourceClassifier(taxonomy_file)
+
+
+def _worker_chunk(args) -> dict[str, list]:
+    urls, caps, marks, out_names = args
+    return _columns(_worker_clf, urls, caps, marks, out_names)
+
+
+def _parallel(clf: SourceClassifier, urls, caps, marks, out_names: list[str], n_workers: int) -> dict[str, list]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    sources = clf.tax.sources
+    user = None if sources == ["builtin"] else sources[-1]  # workers rebuild the same taxonomy from its file
+    chunks = [(urls[i:i + CHUNK_ROWS], caps[i:i + CHUNK_ROWS], marks[i:i + CHUNK_ROWS], out_names)
+              for i in range(0, len(urls), CHUNK_ROWS)]
+    columns: dict[str, list] = {n: [] for n in out_names}
+    # spawn: workers start clean, whatever threads this process (pyarrow, torch) has running
+    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(user,)) as pool:
+        for part in pool.map(_worker_chunk, chunks):
+            for n in out_names:
+                columns[n].extend(part[n])
+    return columns
 
 
 def _check(names: list[str], col: str | None, default: str, option: str) -> str | None:

@@ -26,9 +26,11 @@ def sources_group() -> None:
 @click.option("--caption-col", default="caption", show_default=True, help="Column holding the caption / alt-text.")
 @click.option("--watermark-col", default="pwatermark", show_default=True,
               help="Column holding a watermark probability (LAION's pwatermark); ignored when absent.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: one per CPU core, up to 8, for inputs of 200,000 rows or more).")
 @taxonomy_option
 @json_option
-def classify_cmd(input_path, output_path, url_col, caption_col, watermark_col, taxonomy, as_json):
+def classify_cmd(input_path, output_path, url_col, caption_col, watermark_col, workers, taxonomy, as_json):
     """Label every row of INPUT (CSV, TSV or Parquet) from its URL and caption.
 
     Writes the input columns plus label, label_confidence, selfie, one p_<class> column per
@@ -47,7 +49,7 @@ def classify_cmd(input_path, output_path, url_col, caption_col, watermark_col, t
     table = read_table(input_path)
     clf = SourceClassifier(taxonomy)
     t0 = time.perf_counter()
-    out = classify_rows(table, url_col, caption_col, watermark_col, classifier=clf)
+    out = classify_rows(table, url_col, caption_col, watermark_col, classifier=clf, workers=workers)
     seconds = time.perf_counter() - t0
     write_table(out, output_path)
     labels = out.column("label").to_pylist()
