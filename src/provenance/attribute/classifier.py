@@ -15,7 +15,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from .phrases import NUMBER, PhraseIndex
 from .taxonomy import Taxonomy, load_taxonomy
@@ -232,8 +232,6 @@ class SourceClassifier:
             return True, [["selfie", "image", 1.0, "one large central face"]]
         return False, []
 
-    def classify_many(self, rows: Iterable[Mapping[str, Any]], url_key: str = "url", caption_key: str = "caption") -> list[Attribution]:
-        return [self.classify(r.get(url_key), r.get(caption_key), columns=r, image=r) for r in rows]
 
 
 def _evidence_order(e: list[Any]) -> tuple:

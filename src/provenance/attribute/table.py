@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from ..errors import UsageError
 from .classifier import SourceClassifier
@@ -175,10 +175,3 @@ def _kind(p: Path) -> str:
     if suffix in (".tsv", ".tab"):
         return "tsv"
     raise UsageError(f"{p}: use a .csv, .tsv or .parquet file (the format follows the extension)")
-
-
-def label_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in rows:
-        out[r["label"]] = out.get(r["label"], 0) + 1
-    return out
