@@ -63,6 +63,8 @@ class _Evidence:
         self.cues: dict[tuple[str, str, str], float] = {}
 
     def add(self, family: str, cls: str, weight: float, match: str) -> None:
+        if not weight:
+            return  # a zero weight (e.g. a host moved out of a class by a user taxonomy) is no evidence
         key = (family, cls, match)
         old = self.cues.get(key)
         if old is None or abs(weight) > abs(old):

@@ -541,6 +541,8 @@ def rows_to_table(rows: list[dict[str, Any]]):
 
 def sample_vectors(reader: PartReader, n: int, seed: int = 0) -> np.ndarray:
     """``n`` vectors drawn uniformly without replacement (sorted ids, read part by part)."""
+    from .exact import read_rows
+
     total = sum(int(p["count"]) for p in reader.parts)
     n = min(n, total)
     if n >= total:
@@ -551,7 +553,7 @@ def sample_vectors(reader: PartReader, n: int, seed: int = 0) -> np.ndarray:
         lo, hi = int(p["first_id"]), int(p["first_id"]) + int(p["count"])
         sel = ids[(ids >= lo) & (ids < hi)] - lo
         if len(sel):
-            out.append(np.asarray(reader.part_vectors(p["name"])[sel], dtype=np.float32))
+            out.append(read_rows(reader, p["name"], sel))  # scattered rows: no readahead, map not kept
     return np.concatenate(out)
 
 
