@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""End-to-end trace benchmark: `provenance trace` wall time, process start to printed table.
+
+Traces 1 image (median of --repeat runs) and 100 images against the 1M-vector
+index of bench_build.py (built with the open_clip:ViT-B-32 identity, so the
+trace loads and runs the real ViT-B-32; random weights time like trained ones),
+with the command's default options and with --no-ocr --no-faces (embedding and
+search only). Per-image time of the 100-image run is shown next to the bare
+model forward time per image at the trace batch size.
+
+Examples:
+  python scripts/bench/bench_trace.py
+  python scripts/bench/bench_trace.py --images 20 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_WORKDIR, ENCODER, PROVENANCE, emit, machine, parse_count, run_measured  # noqa: E402
+from bench_build import build, index_path  # noqa: E402
+from bench_embed import bare_forward, make_images  # noqa: E402
+
+TRACE_BATCH = 32  # provenance.trace.trace_images' default batch size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index-size", default="1M", help="size of the bench_build.py corpus to trace against (default 1M)")
+    ap.add_argument("--images", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the one-image trace (median reported)")
+    ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    args = ap.parse_args()
+    n = parse_count(args.index_size)
+    path = index_path(args.workdir, n, "auto")
+    if not (path / "manifest.json").exists():
+        build(args.workdir, n, 512, "auto", None, 65_536)
+    folder, _ = make_images(args.workdir, max(args.images, 100))
+    images = sorted(str(p) for p in folder.glob("*.jpg"))[: args.images]
+    rows = []
+    for label, extra in (("default options", []), ("--no-ocr --no-faces", ["--no-ocr", "--no-faces"])):
+        one = []
+        for _ in range(args.repeat):
+            cmd = [*PROVENANCE, "trace", images[0], "--index", str(path), *extra]
+            one.append(run_measured(cmd)["seconds"])
+        rows.append({"options": label, "images": 1, "wall_s": round(statistics.median(one), 2),
+                     "per_image_s": round(statistics.median(one), 2), "runs": one, "command": " ".join(["trace", "IMG", "--index", str(path), *extra])})
+        cmd = [*PROVENANCE, "trace", *images, "--index", str(path), *extra]
+        run = run_measured(cmd)
+        rows.append({"options": label, "images": len(images), "wall_s": run["seconds"],
+                     "per_image_s": round(run["seconds"] / len(images), 3), "peak_rss_gb": run["peak_rss_gb"],
+                     "command": " ".join(["trace", f"{len(images)} IMGs", "--index", str(path), *extra])})
+        print(f"  {label}: 1 image {rows[-2]['wall_s']} s, {len(images)} images {run['seconds']} s", file=sys.stderr, flush=True)
+    from provenance.encoders import load_encoder
+
+    enc = load_encoder(ENCODER, precision="auto")
+    fwd = bare_forward(enc, TRACE_BATCH, seconds=6)
+    for r in rows:
+        r["forward_per_image_s"] = round(1 / fwd, 4)
+        r["forward_precision"] = enc.precision
+    emit(f"provenance trace against the {args.index_size} index ({ENCODER}, process start to printed table)",
+         ["options", "images", "wall_s", "per_image_s", "forward_per_image_s", "forward_precision"], rows,
+         {"bench": "trace", "machine": machine(), "index": str(path), "results": rows})
+
+
+if __name__ == "__main__":
+    main()
