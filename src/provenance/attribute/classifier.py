@@ -125,7 +125,7 @@ class SourceClassifier:
                 ev.add("host", c, w, d)
             outer_scale = 0.5
         for c, w, d in self._host_cues(parts):
-            ev.add("host", c, w * outer_scale, d)
+            ev.add("host", c, round(w * outer_scale, 3), d)
         target = parts.inner or parts
         text = target.url if target.host is None else f"{target.host.host}{target.path}"
         for m, (c, w) in t.url_patterns.matches(text):
@@ -138,7 +138,7 @@ class SourceClassifier:
         for match, c, w in phrases.find(toks):
             if family == "url" and ev.has("caption", c, match):
                 continue  # the caption already said it
-            ev.add(family, c, w * scale, match)
+            ev.add(family, c, w if scale == 1.0 else round(w * scale, 3), match)
 
     def _caption_evidence(self, ev: _Evidence, caption: str) -> tuple[list[str], str]:
         text = caption[:MAX_CAPTION]
@@ -163,7 +163,7 @@ class SourceClassifier:
                 continue
             for c, above, w in specs:
                 if v > above:
-                    ev.add("columns", c, w * min(1.0, (v - above) / (1.0 - above)), f"{name}={v:.2f}")
+                    ev.add("columns", c, round(w * min(1.0, (v - above) / (1.0 - above)), 3), f"{name}={v:.2f}")
 
     def _image_evidence(self, ev: _Evidence, image: Mapping[str, Any]) -> None:
         m = self.tax.model
@@ -194,7 +194,7 @@ class SourceClassifier:
         if zero_shot:
             for c, w in zero_shot.items():
                 if w and c in self._base:
-                    ev.add("zero_shot", c, float(w), "CLIP prompts")
+                    ev.add("zero_shot", c, round(float(w), 3), "CLIP prompts")
         return self._decide(ev, toks, image)
 
     def _decide(self, ev: _Evidence, toks: list[str], image: Mapping[str, Any] | None) -> Attribution:
@@ -217,7 +217,7 @@ class SourceClassifier:
         z = sum(exps.values())
         probs = {c: e / z for c, e in exps.items()}
         selfie, selfie_ev = self._selfie(toks, image, label) if (toks or image) else (False, [])
-        evidence = [[f, c, round(w, 3), m] for (f, c, m), w in ev.cues.items()]
+        evidence = [[f, c, w, m] for (f, c, m), w in ev.cues.items()]  # weights were rounded when scaled
         evidence.sort(key=_evidence_order)  # strongest first; ties in a fixed order (set iteration is not)
         if selfie_ev:
             evidence += selfie_ev
@@ -252,7 +252,7 @@ def _merge_phrases(url_phrases: PhraseIndex, caption_phrases: PhraseIndex, scale
                 continue
             k = (key, c)
             if k not in best or abs(w * factor) > abs(best[k]):
-                best[k] = w * factor
+                best[k] = round(w * factor, 3)
     return PhraseIndex((key, c, w) for (key, c), w in best.items())
 
 
