@@ -35,7 +35,7 @@ POINTS_PER_CENTROID = 40
 PQ_TRAIN = 65_536
 TUNE_QUERIES = 300
 TUNE_K = 10
-RERANK_STEPS = (4, 8, 16, 32)
+RERANK_STEPS = (4, 8, 16, 32, 64, 128)  # 4-bit PQ codes of 4+ dims need deep shortlists at 10M
 TUNE_MARGIN = 0.01
 TUNE_TIMED = 50  # queries timed one by one per configuration
 
