@@ -21,7 +21,7 @@ from .phrases import NUMBER, PhraseIndex
 from .taxonomy import Taxonomy, load_taxonomy
 from .urls import UrlParts, parse_url, url_words, words
 
-FAMILIES = ("host", "url", "caption", "columns", "image", "zero_shot")
+FAMILIES = ("host", "domain", "url", "caption", "columns", "image", "zero_shot")
 _TAG = re.compile(r"<[^>]{0,400}>")
 MAX_CAPTION = 2000  # longer alt-texts are cut: the first words carry the evidence, and cost stays bounded
 
@@ -91,23 +91,27 @@ class SourceClassifier:
         self._url_phrases = _merge_phrases(t.url_phrases, t.phrases, self._url_scale)
 
     # -- evidence ------------------------------------------------------------------
-    def _host_cues(self, parts: UrlParts) -> tuple[tuple[str, float, str], ...]:
+    def _host_cues(self, parts: UrlParts) -> tuple[tuple[str, str, float, str], ...]:
+        """``(family, class, weight, match)`` cues of the host: a listed domain or brand, else words in its name."""
         hp = parts.host
         if hp is None:
             return ()
         cached = self._host_cache.get(hp.host)
         if cached is not None:
             return cached
-        out: list[tuple[str, float, str]] = []
+        out: list[tuple[str, str, float, str]] = []
         labels = hp.host.split(".")
         for i in range(len(labels)):
             d = ".".join(labels[i:])
             cues = self.tax.domains.get(d)
             if cues:
-                out = [(c, w, d) for c, w in cues]
+                out = [("host", c, w, d) for c, w in cues]
                 break
         if not out and hp.brand:
-            out = [(c, w, hp.brand) for c, w in self.tax.brands.get(hp.brand, ())]
+            out = [("host", c, w, hp.brand) for c, w in self.tax.brands.get(hp.brand, ())]
+        if not out and hp.brand:
+            # An unlisted host: what its name says ("...times", "...supply") is weaker, separate evidence.
+            out = [("domain", c, w, f"{word} in {hp.brand}") for word, c, w in self.tax.domain_words.find(hp.brand)]
         result = tuple(out)
         if len(self._host_cache) < 200_000:
             self._host_cache[hp.host] = result
@@ -121,11 +125,11 @@ class SourceClassifier:
         outer_scale = 1.0
         if parts.inner is not None and parts.inner.host is not None:
             # A proxy / resizer: the original host is the real evidence, the proxy only a hint.
-            for c, w, d in self._host_cues(parts.inner):
-                ev.add("host", c, w, d)
+            for f, c, w, d in self._host_cues(parts.inner):
+                ev.add(f, c, w, d)
             outer_scale = 0.5
-        for c, w, d in self._host_cues(parts):
-            ev.add("host", c, round(w * outer_scale, 3), d)
+        for f, c, w, d in self._host_cues(parts):
+            ev.add(f, c, w if outer_scale == 1.0 else round(w * outer_scale, 3), d)
         target = parts.inner or parts
         text = target.url if target.host is None else f"{target.host.host}{target.path}"
         for m, (c, w) in t.url_patterns.matches(text):

@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .domains import DomainWords
 from .phrases import NUMBER, PhraseIndex
 from .prefilter import PatternSet
 
 BUILTIN = "taxonomy.toml"
 NON_CLASS_TABLES = ("meta", "model", "url")
-CLASS_KEYS = {"description", "prior", "prompts", "hosts", "url_patterns", "url_words", "words", "patterns", "columns",
-              "watermarks"}
+CLASS_KEYS = {"description", "prior", "prompts", "hosts", "domain_words", "url_patterns", "url_words", "words", "patterns",
+              "columns", "watermarks"}
 _CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_DOMAIN_WORD = re.compile(r"^[a-z]{2,40}$")
 _HOST_ENTRY = re.compile(r"^\.?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$")
 
 
@@ -56,6 +58,7 @@ class Taxonomy:
     query_keys: frozenset[str]
     domains: dict[str, list[Cue]]  # "cdn.shopify.com" / "gov" (suffix) -> cues
     brands: dict[str, list[Cue]]  # "gettyimages" -> cues
+    domain_words: DomainWords  # words inside unlisted domain names ("...times", "...store")
     url_patterns: PatternSet  # payload: (class, weight)
     url_phrases: PhraseIndex
     phrases: PhraseIndex
@@ -217,6 +220,7 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
     domains: dict[str, list[Cue]] = {}
     brands: dict[str, list[Cue]] = {}
     url_patterns, patterns = [], []
+    domain_entries: list[tuple[str, str, float]] = []
     url_phrases = PhraseIndex()
     phrases = PhraseIndex()
     columns: dict[str, list] = {}
@@ -247,6 +251,10 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
                 domains.setdefault(h, []).append(cue)
             else:
                 brands.setdefault(h, []).append(cue)
+        for word, w in _table(origin, c, t, "domain_words").items():
+            if not _DOMAIN_WORD.match(word):
+                raise TaxonomyError(f"{origin}: [{c}.domain_words] {word!r} must be lower-case letters a-z")
+            domain_entries.append((word, c, _num(f"{origin}: [{c}.domain_words] {word!r}", w)))
         for pat, w in _table(origin, c, t, "url_patterns").items():
             url_patterns.append((_regex(f"{origin}: [{c}.url_patterns]", pat), (c, _num(f"{origin}: [{c}.url_patterns] {pat!r}", w))))
         for phrase, w in _table(origin, c, t, "url_words").items():
@@ -276,9 +284,17 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
         classes=classes, descriptions=descriptions, priors=priors, prompts=prompts, model=model,
         proxies=frozenset(str(h).lower() for h in url_cfg.get("path_proxies", [])),
         query_keys=frozenset(str(k).lower() for k in url_cfg.get("query_keys", [])),
-        domains=domains, brands=brands, url_patterns=PatternSet(url_patterns), url_phrases=url_phrases, phrases=phrases,
+        domains=domains, brands=brands, domain_words=DomainWords(domain_entries, _neutral(origin, url_cfg)),
+        url_patterns=PatternSet(url_patterns), url_phrases=url_phrases, phrases=phrases,
         patterns=PatternSet(patterns), columns=columns, watermarks=watermarks, selfie_phrases=selfie_phrases, raw=raw,
     )
+
+
+def _neutral(origin: str, url_cfg: dict) -> list[str]:
+    words = url_cfg.get("domain_neutral_words", [])
+    if not isinstance(words, list) or not all(isinstance(w, str) and _DOMAIN_WORD.match(w) for w in words):
+        raise TaxonomyError(f"{origin}: [url] domain_neutral_words must be a list of lower-case words a-z")
+    return words
 
 
 def _table(origin: str, cls: str, t: dict, key: str) -> dict:
