@@ -8,6 +8,8 @@ vectors in RAM: only the pages of the candidates are touched.
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from typing import Iterable
 
 import numpy as np
@@ -40,22 +42,44 @@ def read_rows(reader, name: str, offsets: np.ndarray) -> np.ndarray:
 
 
 class StoredVectors:
-    """Vectors by id across an index's parts (``.npy`` files opened memory-mapped)."""
+    """Vectors by id across an index's parts, read with ``pread`` from the ``.npy`` files.
+
+    Reads go through the page cache but map nothing into the process: with
+    memory maps, scattered reads fault in neighbouring pages too, and a long
+    search session (or tuning, which reads hundreds of thousands of rows) grew
+    the process's RSS towards the size of all vectors. Per row, ``pread`` costs
+    about what a page fault on a cold map does.
+    """
+
+    MAX_OPEN = 256  # file descriptors kept open (indexes with small parts have thousands)
 
     def __init__(self, reader):
         self.reader = reader
         self.first = np.array([int(p["first_id"]) for p in reader.parts], dtype=np.int64)
         self.counts = np.array([int(p["count"]) for p in reader.parts], dtype=np.int64)
-        self._arrays: list[np.ndarray | None] = [None] * len(reader.parts)
+        self._open: OrderedDict[int, tuple[int, int, int, np.dtype]] = OrderedDict()  # by opening order
         self.dim: int | None = None
 
-    def _part(self, i: int) -> np.ndarray:
-        arr = self._arrays[i]
-        if arr is None:
-            arr = open_part(self.reader, self.reader.parts[i]["name"])
-            self._arrays[i] = arr
-            self.dim = arr.shape[1]
-        return arr
+    def _file(self, i: int) -> tuple[int, int, int, np.dtype]:
+        """(fd, data offset, bytes per row, dtype) of part ``i``, opening it (least recently opened closed first)."""
+        from .layout import PARTS_DIR
+
+        path = self.reader.directory / PARTS_DIR / f"{self.reader.parts[i]['name']}.npy"
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"{path} is not a row-major vector matrix")
+        dt = np.dtype(dtype)
+        entry = (os.open(path, os.O_RDONLY), offset, int(shape[1]) * dt.itemsize, dt)
+        self.dim = int(shape[1])
+        self._open[i] = entry
+        if len(self._open) > self.MAX_OPEN:
+            _, old = self._open.popitem(last=False)
+            os.close(old[0])
+        return entry
 
     def gather(self, ids: np.ndarray) -> np.ndarray:
         """Rows for ``ids`` (all valid), in the given order, as float32."""
@@ -65,16 +89,23 @@ class StoredVectors:
         part = np.searchsorted(self.first, ids, side="right") - 1
         if part.min() < 0 or np.any(ids - self.first[part] >= self.counts[part]):
             raise IndexError("vector id out of range")
-        offset = ids - self.first[part]
-        order = np.argsort(part, kind="stable")
-        sorted_parts = part[order]
-        bounds = np.flatnonzero(np.diff(sorted_parts)) + 1
-        first = self._part(int(sorted_parts[0]))
-        out = np.empty((len(ids), first.shape[1]), dtype=np.float32)
-        for group in np.split(order, bounds):
-            p = int(part[group[0]])
-            out[group] = self._part(p)[offset[group]]
-        return out
+        offset = (ids - self.first[part]).tolist()
+        pread, opened = os.pread, self._open
+        chunks, dtype = [], None
+        for p, o in zip(part.tolist(), offset):
+            fd, base, row, dtype = opened.get(p) or self._file(p)
+            chunks.append(pread(fd, row, base + o * row))
+        return np.frombuffer(b"".join(chunks), dtype=dtype).reshape(len(ids), -1).astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        while self._open:
+            os.close(self._open.popitem()[1][0])
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 def rerank(queries: np.ndarray, candidates: np.ndarray, store: StoredVectors, k: int) -> tuple[np.ndarray, np.ndarray]:
