@@ -43,7 +43,14 @@ def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces,
     if not images and not texts:
         raise UsageError("nothing to trace: give image paths or --text PROMPT")
     ix = open_index(index_ref)
-    hooks = _trace_hooks(ix, ocr=ocr, faces=faces)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Loading the model (torch import, weights) is most of a short trace: overlap it with the
+    # attribution set-up. The encoder is cached on the index, so trace_* below reuse it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        model = pool.submit(ix.encoder, encoder, device=device, precision=precision)
+        hooks = _trace_hooks(ix, ocr=ocr, faces=faces)
+        model.result()
     results = []
     if images:
         results += trace_images(ix, list(images), k=k, encoder=encoder, device=device, precision=precision,
