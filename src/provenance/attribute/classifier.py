@@ -19,14 +19,14 @@ from typing import Any, Mapping
 
 from .phrases import NUMBER, PhraseIndex
 from .taxonomy import Taxonomy, load_taxonomy
-from .urls import UrlParts, parse_url, url_words, words
+from .urls import UrlParts, lower_words, parse_url, url_words
 
 FAMILIES = ("host", "domain", "url", "caption", "columns", "image", "zero_shot")
 _TAG = re.compile(r"<[^>]{0,400}>")
 MAX_CAPTION = 2000  # longer alt-texts are cut: the first words carry the evidence, and cost stays bounded
 
 
-@dataclass
+@dataclass(slots=True)
 class Attribution:
     label: str
     confidence: float
@@ -36,22 +36,39 @@ class Attribution:
 
     def fields(self) -> dict[str, Any]:
         """The metadata columns an index row (or a classified table row) gets."""
-        out: dict[str, Any] = {"label": self.label, "label_confidence": round(self.confidence, 4), "selfie": self.selfie}
-        probs = {c: round(p, 6) for c, p in self.probabilities.items()}
-        residue = 1.0 - sum(probs.values())
+        label = self.label
+        out: dict[str, Any] = {"label": label, "label_confidence": round(self.confidence, 4), "selfie": self.selfie}
+        total = 0.0
+        for c, p in self.probabilities.items():
+            key = _PKEYS.get(c) or _pkey(c)
+            out[key] = r = round(p, 6)
+            total += r
+        residue = 1.0 - total
         if residue:
-            probs[self.label] = round(probs[self.label] + residue, 6)  # rounded shares still sum to 1
-        for c, p in probs.items():
-            out[f"p_{c}"] = p
+            key = _PKEYS[label]
+            out[key] = round(out[key] + residue, 6)  # rounded shares still sum to 1
         out["evidence"] = evidence_json(self.evidence)
         return out
 
 
+_PKEYS: dict[str, str] = {}
+
+
+def _pkey(cls: str) -> str:
+    _PKEYS[cls] = key = f"p_{cls}"
+    return key
+
+
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once: json.dumps would rebuild it per call
+_QUOTE = json.encoder.encode_basestring  # C-accelerated JSON string literal, non-ASCII kept
 
 
 def evidence_json(evidence: list[list[Any]]) -> str:
-    return _ENCODE(evidence)
+    """Compact JSON of ``[signal, class, weight, match]`` entries (what json.dumps would give, faster)."""
+    try:
+        return "[" + ",".join([f"[{_QUOTE(f)},{_QUOTE(c)},{float(w)!r},{_QUOTE(m)}]" for f, c, w, m in evidence]) + "]"
+    except (TypeError, ValueError):  # an entry of another shape: the general encoder
+        return _ENCODE(evidence)
 
 
 class _Evidence:
@@ -85,10 +102,16 @@ class SourceClassifier:
         pw = t.model["prior_weight"]
         self._base = {c: pw * math.log(t.priors[c]) + (t.model["fallback_score"] if c == self.fallback else 0.0)
                       for c in self.classes}
+        self._index = {c: i for i, c in enumerate(self.classes)}
+        self._fallback_index = self._index[self.fallback]
         self._caps = {f: float(t.model["caps"].get(f, 1e9)) for f in FAMILIES}
         self._url_scale = t.model["url_words_scale"]
         self._host_cache: dict[str, tuple[tuple[str, float, str], ...]] = {}
         self._url_phrases = _merge_phrases(t.url_phrases, t.phrases, self._url_scale)
+        self._selfie_words = {w for key, _, _ in t.selfie_phrases.entries() for w in key}
+        m = t.model
+        self._sentence = (int(m["sentence_min_words"]), int(m["sentence_min_function_words"]),
+                          m["sentence_function_words"], list(m["sentence_cues"].items()))
 
     # -- evidence ------------------------------------------------------------------
     def _host_cues(self, parts: UrlParts) -> tuple[tuple[str, str, float, str], ...]:
@@ -134,28 +157,39 @@ class SourceClassifier:
         text = target.url if target.host is None else f"{target.host.host}{target.path}"
         for m, (c, w) in t.url_patterns.matches(text):
             ev.add("url", c, w, "~" + m.group(0)[:40])
-        # One-letter fragments of hashes and ids ("ab61c2" -> "ab", "61", "c", "2") carry nothing.
-        toks = [t for t in url_words(target) if len(t) > 1]
-        self._phrase_evidence(ev, toks, "url", 1.0, self._url_phrases)
+        self._phrase_evidence(ev, url_words(target), "url", 1.0, self._url_phrases)
 
-    def _phrase_evidence(self, ev: _Evidence, toks: list[str], family: str, scale: float, phrases: PhraseIndex) -> None:
-        for match, c, w in phrases.find(toks):
-            if family == "url" and ev.has("caption", c, match):
-                continue  # the caption already said it
-            ev.add(family, c, w if scale == 1.0 else round(w * scale, 3), match)
+    def _phrase_evidence(self, ev: _Evidence, toks: list[str], family: str, scale: float, phrases: PhraseIndex,
+                         tokset: set[str] | None = None) -> None:
+        cues = ev.cues
+        url = family == "url"
+        for match, c, w in phrases.find(toks, tokset):
+            if not w or (url and ("caption", c, match) in cues):
+                continue  # no evidence, or the caption already said it
+            if scale != 1.0:
+                w = round(w * scale, 3)
+            key = (family, c, match)
+            old = cues.get(key)
+            if old is None or abs(w) > abs(old):  # as _Evidence.add, inlined: this loop runs for every item
+                cues[key] = w
 
-    def _caption_evidence(self, ev: _Evidence, caption: str) -> tuple[list[str], str]:
+    def _caption_evidence(self, ev: _Evidence, caption: str) -> tuple[list[str], set[str]]:
         text = caption[:MAX_CAPTION]
         if "&" in text:
             text = html.unescape(text)
         if "<" in text:
             text = _TAG.sub(" ", text)
         low = text.lower()
-        toks = words(low)
-        self._phrase_evidence(ev, toks, "caption", 1.0, self.tax.phrases)
+        toks = lower_words(low)
+        tokset = set(toks)
+        self._phrase_evidence(ev, toks, "caption", 1.0, self.tax.phrases, tokset)
         for m, (c, w) in self.tax.patterns.matches(low):
             ev.add("caption", c, w, "~" + m.group(0)[:40])
-        return toks, low
+        min_words, min_function, function_words, cues = self._sentence
+        if cues and len(toks) >= min_words and len(function_words.intersection(tokset)) >= min_function:
+            for c, w in cues:
+                ev.add("caption", c, w, "sentence-like caption")
+        return toks, tokset
 
     def _column_evidence(self, ev: _Evidence, columns: Mapping[str, Any]) -> None:
         for name, value in columns.items():
@@ -187,8 +221,9 @@ class SourceClassifier:
         """Attribute one item. ``zero_shot`` maps class -> evidence weight (see :mod:`.zeroshot`)."""
         ev = _Evidence()
         toks: list[str] = []
+        tokset: set[str] = set()
         if isinstance(caption, str) and caption:
-            toks, _ = self._caption_evidence(ev, caption)
+            toks, tokset = self._caption_evidence(ev, caption)
         if isinstance(url, str) and url:
             self._url_evidence(ev, url)  # after the caption: URL words the caption already gave count once
         if columns:
@@ -197,32 +232,44 @@ class SourceClassifier:
             self._image_evidence(ev, image)
         if zero_shot:
             for c, w in zero_shot.items():
-                if w and c in self._base:
+                if w and c in self._base and math.isfinite(w):
                     ev.add("zero_shot", c, round(float(w), 3), "CLIP prompts")
-        return self._decide(ev, toks, image)
+        return self._decide(ev, toks, tokset, image)
 
-    def _decide(self, ev: _Evidence, toks: list[str], image: Mapping[str, Any] | None) -> Attribution:
-        scores = dict(self._base)
-        if ev.cues:
+    def _decide(self, ev: _Evidence, toks: list[str], tokset: set[str], image: Mapping[str, Any] | None) -> Attribution:
+        cues = ev.cues
+        scores = list(self._base.values())  # in class order
+        if cues:
             sums: dict[tuple[str, str], float] = {}
-            for (family, c, _), w in ev.cues.items():
-                sums[(family, c)] = sums.get((family, c), 0.0) + w
+            get = sums.get
+            for (family, c, _), w in cues.items():
+                k = (family, c)
+                sums[k] = get(k, 0.0) + w
             caps = self._caps
+            index = self._index
             for (family, c), s in sums.items():
-                if c in scores:
+                i = index.get(c)
+                if i is not None:
                     cap = caps[family]
-                    scores[c] += cap if s > cap else (-cap if s < -cap else s)
-        label = self.fallback
-        top = scores[label]
-        for c, s in scores.items():
+                    scores[i] += cap if s > cap else (-cap if s < -cap else s)
+        # the fallback wins ties; among other classes the first in taxonomy order
+        best = self._fallback_index
+        top = scores[best]
+        for i, s in enumerate(scores):
             if s > top:
-                label, top = c, s
-        exps = {c: math.exp(s - top) for c, s in scores.items()}
-        z = sum(exps.values())
-        probs = {c: e / z for c, e in exps.items()}
-        selfie, selfie_ev = self._selfie(toks, image, label) if (toks or image) else (False, [])
-        evidence = [[f, c, w, m] for (f, c, m), w in ev.cues.items()]  # weights were rounded when scaled
-        evidence.sort(key=_evidence_order)  # strongest first; ties in a fixed order (set iteration is not)
+                best, top = i, s
+        exp = math.exp
+        exps = [exp(s - top) for s in scores]
+        z = sum(exps)
+        probs = dict(zip(self.classes, [e / z for e in exps]))
+        label = self.classes[best]
+        if image or not self._selfie_words.isdisjoint(tokset):
+            selfie, selfie_ev = self._selfie(toks, image, label)
+        else:
+            selfie, selfie_ev = False, []
+        # strongest first; equal weights ordered by signal, class and match, never by lookup order
+        ranked = sorted([(-abs(w), f, c, m, w) for (f, c, m), w in cues.items()])
+        evidence = [[f, c, w, m] for _, f, c, m, w in ranked]  # weights were rounded when scaled
         if selfie_ev:
             evidence += selfie_ev
         return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)
@@ -238,10 +285,6 @@ class SourceClassifier:
             return True, [["selfie", "image", 1.0, "one large central face"]]
         return False, []
 
-
-
-def _evidence_order(e: list[Any]) -> tuple:
-    return -abs(e[2]), e[0], e[1], e[3]
 
 
 def _merge_phrases(url_phrases: PhraseIndex, caption_phrases: PhraseIndex, scale: float) -> PhraseIndex:

@@ -97,50 +97,81 @@ def _requirements(items: list) -> list[set[str]]:
 _ANY_DIGIT = re.compile(r"\d")
 
 
-_LITERALS, _DIGIT, _NONASCII, _MIXED = range(4)
+_ONE, _ANY_OF, _DIGIT, _NONASCII, _MIXED = range(5)
 
 
-def _gate(req: frozenset[str]) -> tuple[int, tuple[str, ...]]:
+def _gate(req: frozenset[str]) -> tuple[int, Any]:
     if req == {DIGIT}:
-        return _DIGIT, ()
+        return _DIGIT, None
     if req == {NONASCII}:
-        return _NONASCII, ()
+        return _NONASCII, None
     if req & _SPECIAL:
         return _MIXED, tuple(req)
-    return _LITERALS, tuple(req)
+    if len(req) == 1:
+        return _ONE, next(iter(req))
+    # one C-level scan for "any of these literals" instead of a Python loop of substring tests
+    return _ANY_OF, re.compile("|".join(re.escape(s) for s in sorted(req, key=len, reverse=True))).search
+
+
+MAX_GATES = 2
+
+
+def _gates(rx: re.Pattern) -> tuple[tuple[int, Any], ...]:
+    """The tests worth running before ``rx.search``: none when the regex engine is fast on its own."""
+    if _starts_fast(rx):
+        return ()
+    reqs = requirements(rx.pattern, rx.flags & ~re.I)
+    # "any of" tests with several one- or two-letter words ("st", "dr", "ct") pass on most texts
+    # and cost more than they save
+    reqs = [r for r in reqs if sum(1 for x in r if len(x) <= 2 and x.isalpha()) < 3]
+    return tuple(_gate(r) for r in reqs[:MAX_GATES])
+
+
+def _starts_fast(rx: re.Pattern) -> bool:
+    # A regex opening with a literal or anchored at the start is searched by the engine's own
+    # prefix scan (or tried once): a Python-level gate only adds cost.
+    try:
+        items = list(_p.parse(rx.pattern, rx.flags))
+    except Exception:
+        return False
+    if not items:
+        return True
+    op, av = items[0]
+    return op is _c.LITERAL or (op is _c.AT and av in (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING))
 
 
 class PatternSet:
     """Patterns with payloads; :meth:`matches` yields ``(match, payload)`` for every pattern found in ``text``."""
 
     def __init__(self, entries: Sequence[tuple[re.Pattern, Any]]):
-        self.entries = [(rx, payload, tuple(_gate(r) for r in requirements(rx.pattern, rx.flags & ~re.I)))
-                        for rx, payload in entries]
+        compiled = [(rx, payload, _gates(rx)) for rx, payload in entries]
+        # Patterns that need a digit go last: on a text without digits one test skips them all.
+        needs = [{DIGIT} in requirements(rx.pattern, rx.flags & ~re.I) for rx, _, _ in compiled]
+        self.entries = [e for e, d in zip(compiled, needs) if not d] + [e for e, d in zip(compiled, needs) if d]
+        self._without_digits = self.entries[:needs.count(False)]
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def matches(self, text: str) -> Iterator[tuple[re.Match, Any]]:
         """Patterns found in ``text``, which must be lower case (literals are compared lower-cased)."""
-        contains = text.__contains__
-        has_digit = None
-        for rx, payload, gates in self.entries:
-            for kind, lits in gates:
-                if kind == _LITERALS:
-                    if not any(map(contains, lits)):
+        has_digit = _ANY_DIGIT.search(text) is not None
+        for rx, payload, gates in (self.entries if has_digit else self._without_digits):
+            for kind, arg in gates:
+                if kind == _ONE:
+                    if arg not in text:
+                        break
+                elif kind == _ANY_OF:
+                    if arg(text) is None:
                         break
                 elif kind == _DIGIT:
-                    if has_digit is None:
-                        has_digit = _ANY_DIGIT.search(text) is not None
                     if not has_digit:
                         break
                 elif kind == _NONASCII:
                     if text.isascii():
                         break
                 else:
-                    if has_digit is None:
-                        has_digit = _ANY_DIGIT.search(text) is not None
-                    if not any((has_digit if s == DIGIT else (not text.isascii()) if s == NONASCII else s in text) for s in lits):
+                    if not any((has_digit if s == DIGIT else (not text.isascii()) if s == NONASCII else s in text) for s in arg):
                         break
             else:
                 m = rx.search(text)

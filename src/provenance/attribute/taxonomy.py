@@ -29,6 +29,7 @@ BUILTIN = "taxonomy.toml"
 NON_CLASS_TABLES = ("meta", "model", "url")
 CLASS_KEYS = {"description", "prior", "prompts", "hosts", "domain_words", "url_patterns", "url_words", "words", "patterns",
               "columns", "watermarks"}
+CLASS_SETTINGS = ("fallback", "face_selfie_class", "face_group_class", "sentence_cues")  # [model] keys naming classes
 _CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _DOMAIN_WORD = re.compile(r"^[a-z]{2,40}$")
 _HOST_ENTRY = re.compile(r"^\.?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$")
@@ -92,7 +93,7 @@ def _load_cached(path: str | None, mtime: float | None) -> Taxonomy:
             raise TaxonomyError(f"{path}: [meta] mode must be \"extend\" or \"replace\", not {mode!r}")
         if mode == "replace":
             # numeric settings carry over; settings that name built-in classes do not
-            keep = {k: v for k, v in base.get("model", {}).items() if k not in ("fallback", "face_selfie_class", "face_group_class")}
+            keep = {k: v for k, v in base.get("model", {}).items() if k not in CLASS_SETTINGS}
             model = {**keep, **user.get("model", {})}
             base = {**user, "model": model}
             sources = [path]
@@ -207,12 +208,17 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
     model.setdefault("fallback", fallback)
     defaults = {"prior_weight": 1.0, "fallback_score": 1.5, "url_words_scale": 0.6, "zero_shot_weight": 0.8,
                 "zero_shot_temperature": 100.0, "face_selfie_weight": 1.0, "face_group_weight": 0.0,
-                "selfie_threshold": 1.5}
+                "selfie_threshold": 1.5, "sentence_min_words": 8, "sentence_min_function_words": 3}
     for k, v in defaults.items():
         model[k] = _num(f"{origin}: [model] {k}", model.get(k, v))
     model.setdefault("caps", {})
     for k, v in model["caps"].items():
         _num(f"{origin}: [model] caps.{k}", v)
+    model["sentence_function_words"] = frozenset(_word_list(origin, "sentence_function_words", model.get("sentence_function_words", [])))
+    cues = model.get("sentence_cues") or {}
+    if not isinstance(cues, dict) or any(c not in classes for c in cues):
+        raise TaxonomyError(f"{origin}: [model] sentence_cues must map classes to weights (classes: {classes})")
+    model["sentence_cues"] = {c: _num(f"{origin}: [model] sentence_cues.{c}", w) for c, w in cues.items()}
     for key in ("face_selfie_class", "face_group_class"):
         if model.get(key) is not None and model[key] not in classes:
             raise TaxonomyError(f"{origin}: [model] {key} {model[key]!r} is not a class")
@@ -288,6 +294,12 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
         url_patterns=PatternSet(url_patterns), url_phrases=url_phrases, phrases=phrases,
         patterns=PatternSet(patterns), columns=columns, watermarks=watermarks, selfie_phrases=selfie_phrases, raw=raw,
     )
+
+
+def _word_list(origin: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(w, str) and w.strip() for w in value):
+        raise TaxonomyError(f"{origin}: [model] {key} must be a list of words")
+    return [w.strip().lower() for w in value]
 
 
 def _neutral(origin: str, url_cfg: dict) -> list[str]:

@@ -109,7 +109,7 @@ def _inner_url(host: HostParts, path: str, query: str, proxies: frozenset[str], 
         m = _EMBEDDED.search(rest)
         if m:
             return parse_url(unquote(rest[m.start():]), _depth=1)
-    if query and query_keys:
+    if query and query_keys and _query_key_pattern(query_keys).search(query):
         for k, v in parse_qsl(query, keep_blank_values=False):
             if k in query_keys and _HOSTLIKE.match(v.split("/")[0]):
                 return parse_url(v, _depth=1)
@@ -120,15 +120,36 @@ def _inner_url(host: HostParts, path: str, query: str, proxies: frozenset[str], 
     return None
 
 
+@lru_cache(maxsize=8)
+def _query_key_pattern(query_keys: frozenset[str]) -> re.Pattern:
+    # parse_qsl costs microseconds: run it only on queries that name one of the keys
+    return re.compile("(?:^|[&;])(?:" + "|".join(re.escape(k) for k in sorted(query_keys)) + ")=", re.I)
+
+
+# The same split for ASCII text, without a Unicode category lookup per character.
+_ASCII_WORD = re.compile(r"[0-9]+|[a-z]+")
+
+
 def words(text: str) -> list[str]:
     """Lower-case words: runs of letters (any script) and runs of digits."""
-    return _WORD.findall(text.lower())
+    return lower_words(text.lower())
+
+
+def lower_words(low: str) -> list[str]:
+    """:func:`words` of a text that is lower case already."""
+    return (_ASCII_WORD if low.isascii() else _WORD).findall(low)
+
+
+# One-letter fragments of hashes and ids ("ab61c2" -> "ab", "61", "c", "2") carry nothing in a URL:
+# runs of two or more letters or digits only.
+_URL_WORD = re.compile(r"\d{2,}|[^\W\d_]{2,}")
+_ASCII_URL_WORD = re.compile(r"[0-9]{2,}|[a-z]{2,}")
 
 
 def url_words(parts: UrlParts) -> list[str]:
-    """Words of the sub-domain labels, the path (file name included) and the query."""
-    out: list[str] = []
+    """Words of two or more characters in the sub-domain labels, the path (file name included) and the query."""
+    path = parts.path
+    out = (_ASCII_URL_WORD if path.isascii() else _URL_WORD).findall(path)
     if parts.host is not None and parts.host.subdomain:
-        out += words(parts.host.subdomain)
-    out += words(parts.path)
+        return _URL_WORD.findall(parts.host.subdomain) + out
     return out

@@ -1,0 +1,50 @@
+"""Caption shapes: sentences (headlines, news captions) against product titles."""
+
+from __future__ import annotations
+
+import pytest
+
+from provenance.attribute import SourceClassifier, TaxonomyError, load_taxonomy
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return SourceClassifier()
+
+
+def shape_cues(att):
+    return {e[1]: e[2] for e in att.evidence if e[3] == "sentence-like caption"}
+
+
+@pytest.mark.parametrize("caption", [
+    "Volunteers clear the river bank after the spring flood reached the old mill on the edge of town",
+    "The mayor said the new bridge will open to traffic in the autumn, two years later than planned",
+])
+def test_sentences_point_away_from_product_listings(clf, caption):
+    att = clf.classify("https://www.example-site.org/uploads/pic-77.jpg", caption)
+    cues = shape_cues(att)
+    assert cues["editorial"] > 0 and cues["commercial"] < 0
+    assert att.label == "editorial", att.evidence
+
+
+@pytest.mark.parametrize("caption", [
+    "Mens Waterproof Hiking Boots Leather Brown Size 10 Wide",
+    "Ceramic Table Lamp With Linen Shade",  # a title, however long, is no sentence
+    "the cat on the mat",  # a sentence, but too short to tell
+])
+def test_titles_and_short_captions_are_not_sentences(clf, caption):
+    assert not shape_cues(clf.classify(None, caption))
+
+
+def test_sentence_settings_come_from_the_taxonomy(tmp_path):
+    caption = "A walk in the park with the dog on a sunny day in May"
+    user = tmp_path / "s.toml"
+    user.write_text("[model]\nsentence_min_words = 20\n")
+    assert not shape_cues(SourceClassifier(load_taxonomy(user)).classify(None, caption))
+    # an extending file adds to the built-in cues; a zero weight switches one off
+    user.write_text('[model]\nsentence_cues = { personal = 1.0, commercial = 0 }\n')
+    assert shape_cues(SourceClassifier(load_taxonomy(user)).classify(None, caption)) == {
+        "personal": 1.0, "editorial": load_taxonomy().model["sentence_cues"]["editorial"]}
+    user.write_text('[model]\nsentence_cues = { nosuchclass = 1.0 }\n')
+    with pytest.raises(TaxonomyError, match="sentence_cues"):
+        load_taxonomy(user)
