@@ -48,3 +48,22 @@ def test_sentence_settings_come_from_the_taxonomy(tmp_path):
     user.write_text('[model]\nsentence_cues = { nosuchclass = 1.0 }\n')
     with pytest.raises(TaxonomyError, match="sentence_cues"):
         load_taxonomy(user)
+
+
+@pytest.mark.parametrize("caption,label", [
+    ("HARBOUR LIGHTS: The Last Ferry Home (dir. Ana Ruiz)", "editorial"),  # a film credit
+    ("The Salt Road (Lanterns of Ember, #3)", "editorial"),  # a book in a series
+    ("Riverside bakery sold to rival chain for $3.5 million", "editorial"),  # money in the news, not a price
+    ("Blue Ceramic Mug, 12 oz - $14.99", "commercial"),  # a price still is one
+    ("Lemon orzo: 2 tablespoons olive oil, 1 tsp salt, preheat the oven", "other"),  # a recipe
+    ("Touchdown! The Hawks rally in the fourth quarter", "editorial"),
+])
+def test_media_and_recipe_conventions(clf, caption, label):
+    att = clf.classify(None, caption)
+    assert att.label == label, att.evidence
+
+
+def test_money_in_the_news_cancels_the_price_cue(clf):
+    att = clf.classify(None, "Stadium deal worth $1.2 billion")
+    price = sum(e[2] for e in att.evidence if e[1] == "commercial" and e[3].startswith("~$"))
+    assert price <= 0, att.evidence
