@@ -26,6 +26,7 @@ def domain_cues(att):
     ("shop.handmadepotterystore.co", "commercial", "store"),
     ("www.greenacreschurch.org", "other", "church"),
     ("www.mommyandmeadventures.com", "personal", "mommy"),
+    ("img.bluehillstockphotos.com", "stock", "stockphotos"),
 ])
 def test_words_in_unlisted_domain_names(clf, host, label, word):
     att = clf.classify(f"https://{host}/wp-content/uploads/2019/05/picture-1.jpg", None)
