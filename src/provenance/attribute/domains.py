@@ -27,9 +27,8 @@ class DomainWords:
             self.words.setdefault(word, [])
         for word, cls, weight in entries:
             self.words.setdefault(word, []).append((cls, weight))
-        lengths = {len(w) for w in self.words}
-        self._lengths = sorted(lengths, reverse=True)  # longest first
-        self._min = min(lengths) if lengths else 1
+        # every prefix of a lexicon word: the scan from a position stops as soon as no word can continue
+        self._prefixes = {w[:k] for w in self.words for k in range(1, len(w) + 1)}
 
     def __bool__(self) -> bool:
         return any(self.words.values())
@@ -38,25 +37,20 @@ class DomainWords:
         """``(word, class, weight)`` for each word found in ``name`` (a lower-case registrable label)."""
         if not self.words:
             return []
-        words = self.words
-        lengths = self._lengths
+        words, prefixes = self.words, self._prefixes
         out: list[tuple[str, str, float]] = []
         for part in _LETTERS.findall(name):
             n = len(part)
-            if n < self._min:
-                continue
             end = 0  # matches may not start inside an earlier, longer match
-            i = 0
-            while i < n:
-                for k in lengths:
-                    j = i + k
-                    if j > n:
-                        continue
-                    w = part[i:j]
-                    if w in words and (k > SHORT or i == 0 or j == n):
-                        if j > end:
-                            out += [(w, c, wt) for c, wt in words[w]]
-                            end = j
-                        break
-                i += 1
+            for i in range(n):
+                longest = 0
+                j = i + 1
+                while j <= n and part[i:j] in prefixes:
+                    if part[i:j] in words and (j - i > SHORT or i == 0 or j == n):
+                        longest = j
+                    j += 1
+                if longest > end:
+                    w = part[i:longest]
+                    out += [(w, c, wt) for c, wt in words[w]]
+                    end = longest
         return out
