@@ -69,3 +69,35 @@ def test_user_taxonomy_domain_words(tmp_path):
     bad.write_text('[other.domain_words]\n"Two Words" = 1.0\n')
     with pytest.raises(TaxonomyError, match="domain_words"):
         load_taxonomy(bad)
+
+
+def test_sites_named_after_a_person(clf):
+    att = clf.classify("https://www.rebeccathornquist.com/wp-content/uploads/2016/04/garden-path.jpg", "garden path in april")
+    assert att.label == "personal", att.evidence
+    assert any(e[0] == "domain" and e[3] == "person's name rebeccathornquist" for e in att.evidence)
+    # a shop named after its founder still reads as a shop when the caption says so
+    shop = clf.classify("https://www.rebeccathornquist.com/images/ring-1.jpg", "14k Gold Diamond Halo Engagement Ring, size 7")
+    assert shop.label == "commercial", shop.evidence
+    # a domain word beats the name; a bare first name or a name alone is no person's site
+    assert not any(e[3].startswith("person's name") for e in clf.classify("https://www.rebeccanews.com/a.jpg", None).evidence)
+    assert not any(e[3].startswith("person's name") for e in clf.classify("https://www.rebecca.com/a.jpg", None).evidence)
+
+
+def test_person_name_rule():
+    from provenance.attribute.domains import person_name
+
+    names = frozenset({"rebecca", "thomas"})
+    assert person_name("rebeccathornquist", names) and person_name("thomas-ode", names)
+    assert not person_name("rebecca", names)  # nothing after the name
+    assert not person_name("rebeccathornquistandpartnersltd", names)  # too long to be one surname
+    assert not person_name("rebecca2", names) and not person_name("ångström", names)
+
+
+def test_person_name_setting(tmp_path):
+    user = tmp_path / "p.toml"
+    user.write_text('[model]\nperson_name_weight = 0\n')
+    off = SourceClassifier(load_taxonomy(user)).classify("https://www.rebeccathornquist.com/a.jpg", None)
+    assert not domain_cues(off)
+    user.write_text('[model]\nperson_name_class = "art"\n[url]\nfirst_names = ["zorbalina"]\n')
+    art = SourceClassifier(load_taxonomy(user)).classify("https://zorbalinaquist.net/a.jpg", None)
+    assert [e[1] for e in domain_cues(art)] == ["art"]

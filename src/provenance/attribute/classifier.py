@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .domains import person_name
 from .phrases import NUMBER, PhraseIndex
 from .taxonomy import Taxonomy, load_taxonomy
 from .urls import UrlParts, lower_words, parse_url, url_words
@@ -109,6 +110,8 @@ class SourceClassifier:
         self._host_cache: dict[str, tuple[tuple[str, float, str], ...]] = {}
         self._url_phrases = _merge_phrases(t.url_phrases, t.phrases, self._url_scale)
         self._selfie_words = {w for key, _, _ in t.selfie_phrases.entries() for w in key}
+        pn = t.model.get("person_name_class")
+        self._person_name = (pn, t.model["person_name_weight"]) if pn and t.model["person_name_weight"] else None
         m = t.model
         self._sentence = (int(m["sentence_min_words"]), int(m["sentence_min_function_words"]),
                           m["sentence_function_words"], list(m["sentence_cues"].items()))
@@ -135,6 +138,8 @@ class SourceClassifier:
         if not out and hp.brand:
             # An unlisted host: what its name says ("...times", "...supply") is weaker, separate evidence.
             out = [("domain", c, w, f"{word} in {hp.brand}") for word, c, w in self.tax.domain_words.find(hp.brand)]
+            if not out and self._person_name and person_name(hp.brand, self.tax.first_names):
+                out = [("domain", *self._person_name, f"person's name {hp.brand}")]
         result = tuple(out)
         if len(self._host_cache) < 200_000:
             self._host_cache[hp.host] = result

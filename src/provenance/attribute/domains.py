@@ -54,3 +54,14 @@ class DomainWords:
                     out += [(w, c, wt) for c, wt in words[w]]
                     end = longest
         return out
+
+
+def person_name(name: str, first_names: frozenset[str]) -> bool:
+    """Whether a registrable label reads as a first name plus one more word ("janedoe", "jane-doe")."""
+    flat = name.replace("-", "")
+    if not flat.isascii() or not flat.isalpha():
+        return False
+    for k in range(min(len(flat) - 3, 12), 2, -1):
+        if flat[:k] in first_names:
+            return 3 <= len(flat) - k <= 14
+    return False

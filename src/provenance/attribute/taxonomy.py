@@ -29,7 +29,7 @@ BUILTIN = "taxonomy.toml"
 NON_CLASS_TABLES = ("meta", "model", "url")
 CLASS_KEYS = {"description", "prior", "prompts", "hosts", "domain_words", "url_patterns", "url_words", "words", "patterns",
               "columns", "watermarks"}
-CLASS_SETTINGS = ("fallback", "face_selfie_class", "face_group_class", "sentence_cues")  # [model] keys naming classes
+CLASS_SETTINGS = ("fallback", "face_selfie_class", "face_group_class", "sentence_cues", "person_name_class")  # [model] keys naming classes
 _CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _DOMAIN_WORD = re.compile(r"^[a-z]{2,40}$")
 _HOST_ENTRY = re.compile(r"^\.?[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$")
@@ -56,6 +56,7 @@ class Taxonomy:
     prompts: dict[str, list[str]]
     model: dict[str, Any]
     proxies: frozenset[str]
+    first_names: frozenset[str]  # for sites named after a person
     query_keys: frozenset[str]
     domains: dict[str, list[Cue]]  # "cdn.shopify.com" / "gov" (suffix) -> cues
     brands: dict[str, list[Cue]]  # "gettyimages" -> cues
@@ -208,7 +209,8 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
     model.setdefault("fallback", fallback)
     defaults = {"prior_weight": 1.0, "fallback_score": 1.5, "url_words_scale": 0.6, "zero_shot_weight": 0.8,
                 "zero_shot_temperature": 100.0, "face_selfie_weight": 1.0, "face_group_weight": 0.0,
-                "selfie_threshold": 1.5, "sentence_min_words": 8, "sentence_min_function_words": 3}
+                "selfie_threshold": 1.5, "sentence_min_words": 8, "sentence_min_function_words": 3,
+                "person_name_weight": 1.0}
     for k, v in defaults.items():
         model[k] = _num(f"{origin}: [model] {k}", model.get(k, v))
     model.setdefault("caps", {})
@@ -219,7 +221,7 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
     if not isinstance(cues, dict) or any(c not in classes for c in cues):
         raise TaxonomyError(f"{origin}: [model] sentence_cues must map classes to weights (classes: {classes})")
     model["sentence_cues"] = {c: _num(f"{origin}: [model] sentence_cues.{c}", w) for c, w in cues.items()}
-    for key in ("face_selfie_class", "face_group_class"):
+    for key in ("face_selfie_class", "face_group_class", "person_name_class"):
         if model.get(key) is not None and model[key] not in classes:
             raise TaxonomyError(f"{origin}: [model] {key} {model[key]!r} is not a class")
 
@@ -289,6 +291,7 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
         name=str(meta.get("name", "custom")), version=str(meta.get("version", "0")), sources=sources, digest=digest,
         classes=classes, descriptions=descriptions, priors=priors, prompts=prompts, model=model,
         proxies=frozenset(str(h).lower() for h in url_cfg.get("path_proxies", [])),
+        first_names=frozenset(w for w in _url_word_list(origin, url_cfg, "first_names") if len(w) >= 3),
         query_keys=frozenset(str(k).lower() for k in url_cfg.get("query_keys", [])),
         domains=domains, brands=brands, domain_words=DomainWords(domain_entries, _neutral(origin, url_cfg)),
         url_patterns=PatternSet(url_patterns), url_phrases=url_phrases, phrases=phrases,
@@ -303,9 +306,13 @@ def _word_list(origin: str, key: str, value: Any) -> list[str]:
 
 
 def _neutral(origin: str, url_cfg: dict) -> list[str]:
-    words = url_cfg.get("domain_neutral_words", [])
+    return _url_word_list(origin, url_cfg, "domain_neutral_words")
+
+
+def _url_word_list(origin: str, url_cfg: dict, key: str) -> list[str]:
+    words = url_cfg.get(key, [])
     if not isinstance(words, list) or not all(isinstance(w, str) and _DOMAIN_WORD.match(w) for w in words):
-        raise TaxonomyError(f"{origin}: [url] domain_neutral_words must be a list of lower-case words a-z")
+        raise TaxonomyError(f"{origin}: [url] {key} must be a list of lower-case words a-z")
     return words
 
 
