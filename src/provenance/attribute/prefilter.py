@@ -117,27 +117,27 @@ MAX_GATES = 2
 
 
 def _gates(rx: re.Pattern) -> tuple[tuple[int, Any], ...]:
-    """The tests worth running before ``rx.search``: none when the regex engine is fast on its own."""
-    if _starts_fast(rx):
-        return ()
+    """The tests worth running before ``rx.search``."""
+    try:
+        items = list(_p.parse(rx.pattern, rx.flags))
+    except Exception:
+        items = []
+    if items and items[0][0] is _c.AT and items[0][1] in (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING):
+        return ()  # anchored at the start: the engine tries one position only
+    if items and items[0][0] is _c.LITERAL:
+        # The engine finds a literal opening itself, but a substring test is cheaper still
+        # than starting a search.
+        prefix = []
+        for op, av in items:
+            if op is not _c.LITERAL:
+                break
+            prefix.append(chr(av))
+        return ((_ONE, "".join(prefix).lower()),)  # texts are lower case
     reqs = requirements(rx.pattern, rx.flags & ~re.I)
     # "any of" tests with several one- or two-letter words ("st", "dr", "ct") pass on most texts
     # and cost more than they save
     reqs = [r for r in reqs if sum(1 for x in r if len(x) <= 2 and x.isalpha()) < 3]
     return tuple(_gate(r) for r in reqs[:MAX_GATES])
-
-
-def _starts_fast(rx: re.Pattern) -> bool:
-    # A regex opening with a literal or anchored at the start is searched by the engine's own
-    # prefix scan (or tried once): a Python-level gate only adds cost.
-    try:
-        items = list(_p.parse(rx.pattern, rx.flags))
-    except Exception:
-        return False
-    if not items:
-        return True
-    op, av = items[0]
-    return op is _c.LITERAL or (op is _c.AT and av in (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING))
 
 
 class PatternSet:
