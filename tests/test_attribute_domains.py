@@ -99,5 +99,7 @@ def test_person_name_setting(tmp_path):
     off = SourceClassifier(load_taxonomy(user)).classify("https://www.rebeccathornquist.com/a.jpg", None)
     assert not domain_cues(off)
     user.write_text('[model]\nperson_name_class = "art"\n[url]\nfirst_names = ["zorbalina"]\n')
-    art = SourceClassifier(load_taxonomy(user)).classify("https://zorbalinaquist.net/a.jpg", None)
-    assert [e[1] for e in domain_cues(art)] == ["art"]
+    clf = SourceClassifier(load_taxonomy(user))
+    assert [e[1] for e in domain_cues(clf.classify("https://zorbalinaquist.net/a.jpg", None))] == ["art"]
+    # an extending file adds names to the built-in list
+    assert [e[1] for e in domain_cues(clf.classify("https://www.rebeccathornquist.com/a.jpg", None))] == ["art"]

@@ -29,6 +29,7 @@ BUILTIN = "taxonomy.toml"
 NON_CLASS_TABLES = ("meta", "model", "url")
 CLASS_KEYS = {"description", "prior", "prompts", "hosts", "domain_words", "url_patterns", "url_words", "words", "patterns",
               "columns", "watermarks"}
+UNION_LISTS = ("domain_neutral_words", "first_names")  # [url] lists an extending file adds to
 CLASS_SETTINGS = ("fallback", "face_selfie_class", "face_group_class", "sentence_cues", "person_name_class")  # [model] keys naming classes
 _CLASS_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _DOMAIN_WORD = re.compile(r"^[a-z]{2,40}$")
@@ -155,6 +156,8 @@ def _merge(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
                 merged[k] = sub
             elif isinstance(v, list) and isinstance(merged.get(k), list) and k == "prompts":
                 merged[k] = list(v)  # prompts are a set: a user list replaces the built-in one
+            elif isinstance(v, list) and isinstance(merged.get(k), list) and k in UNION_LISTS:
+                merged[k] = list(dict.fromkeys([*merged[k], *v]))  # word lists: a user list adds words
             else:
                 merged[k] = v
         out[name] = merged
