@@ -57,6 +57,7 @@ def test_sentence_settings_come_from_the_taxonomy(tmp_path):
     ("Blue Ceramic Mug, 12 oz - $14.99", "commercial"),  # a price still is one
     ("Lemon orzo: 2 tablespoons olive oil, 1 tsp salt, preheat the oven", "other"),  # a recipe
     ("Touchdown! The Hawks rally in the fourth quarter", "editorial"),
+    ("hot milf porn video xxx", "other"),  # adult content is labelled other
 ])
 def test_media_and_recipe_conventions(clf, caption, label):
     att = clf.classify(None, caption)

@@ -46,6 +46,8 @@ def test_words_inside_longer_words_do_not_count():
     assert dw.find("smartphonedeals") == []  # "art" inside "smart"
     assert dw.find("pizzaexpress") == []  # "press" inside "express"
     assert dw.find("gotvnow") == []  # a short word in the middle of a name
+    builtin = load_taxonomy().domain_words
+    assert not [w for w, c, _ in builtin.find("sussexgardens") if c == "other"]  # "sussex" holds "sex"
     assert [w for w, _, _ in dw.find("abctv")] == ["tv"]
     assert [w for w, _, _ in dw.find("tv-art-press")] == ["tv", "art", "press"]
     assert [w for w, _, _ in dw.find("artpress")] == ["art", "press"]
