@@ -67,9 +67,20 @@ _QUOTE = json.encoder.encode_basestring  # C-accelerated JSON string literal, no
 def evidence_json(evidence: list[list[Any]]) -> str:
     """Compact JSON of ``[signal, class, weight, match]`` entries (what json.dumps would give, faster)."""
     try:
-        return "[" + ",".join([f"[{_QUOTE(f)},{_QUOTE(c)},{float(w)!r},{_QUOTE(m)}]" for f, c, w, m in evidence]) + "]"
+        return "[" + ",".join([_FRAGMENTS.get((f, c, w, m)) or _fragment(f, c, w, m) for f, c, w, m in evidence]) + "]"
     except (TypeError, ValueError):  # an entry of another shape: the general encoder
         return _ENCODE(evidence)
+
+
+# The same cues recur on many items ("shopify.com", "stock photo"): their JSON is written once.
+_FRAGMENTS: dict[tuple, str] = {}
+
+
+def _fragment(f: str, c: str, w: float, m: str) -> str:
+    text = f"[{_QUOTE(f)},{_QUOTE(c)},{float(w)!r},{_QUOTE(m)}]"
+    if len(_FRAGMENTS) < 100_000:
+        _FRAGMENTS[(f, c, w, m)] = text
+    return text
 
 
 class _Evidence:

@@ -133,6 +133,9 @@ def _gates(rx: re.Pattern) -> tuple[tuple[int, Any], ...]:
                 break
             prefix.append(chr(av))
         return ((_ONE, "".join(prefix).lower()),)  # texts are lower case
+    if items and items[0][0] is _c.IN and not all(
+            (op is _c.RANGE and av[0] >= 128) or (op is _c.LITERAL and av >= 128) for op, av in items[0][1]):
+        return ()  # a character class opening (other than "any non-ASCII") is scanned for by the engine itself
     reqs = requirements(rx.pattern, rx.flags & ~re.I)
     # "any of" tests with several one- or two-letter words ("st", "dr", "ct") pass on most texts
     # and cost more than they save

@@ -70,20 +70,16 @@ def classify_rows(
 
 
 def _columns(clf: SourceClassifier, urls, caps, marks, out_names: list[str]) -> dict[str, list]:
-    columns: dict[str, list] = {n: [] for n in out_names}
-    appenders = [columns[n].append for n in out_names]
+    rows: list[tuple] = []
     in_order = None
     for u, c, w in zip(urls, caps, marks):
         f = clf.classify(u, c, columns={"pwatermark": w} if w is not None else None).fields()
         if in_order is None:
             in_order = list(f) == out_names  # fields() gives the columns in output order
-        if in_order:
-            for append, v in zip(appenders, f.values()):
-                append(v)
-        else:
-            for n, append in zip(out_names, appenders):
-                append(f[n])
-    return columns
+        rows.append(tuple(f.values()) if in_order else tuple(f[n] for n in out_names))
+    if not rows:
+        return {n: [] for n in out_names}
+    return {n: list(col) for n, col in zip(out_names, zip(*rows))}  # one transpose, in C
 
 
 _worker_clf: SourceClassifier | None = None
