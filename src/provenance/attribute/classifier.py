@@ -284,8 +284,11 @@ class SourceClassifier:
         else:
             selfie, selfie_ev = False, []
         # strongest first; equal weights ordered by signal, class and match, never by lookup order
-        ranked = sorted([(-abs(w), f, c, m, w) for (f, c, m), w in cues.items()])
-        evidence = [[f, c, w, m] for _, f, c, m, w in ranked]  # weights were rounded when scaled
+        if len(cues) > 1:
+            ranked = sorted([(-abs(w), f, c, m, w) for (f, c, m), w in cues.items()])
+            evidence = [[f, c, w, m] for _, f, c, m, w in ranked]  # weights were rounded when scaled
+        else:
+            evidence = [[f, c, w, m] for (f, c, m), w in cues.items()]
         if selfie_ev:
             evidence += selfie_ev
         return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)

@@ -10,7 +10,7 @@ always searched.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 try:  # Python >= 3.11
     from re import _constants as _c
@@ -156,8 +156,9 @@ class PatternSet:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def matches(self, text: str) -> Iterator[tuple[re.Match, Any]]:
+    def matches(self, text: str) -> list[tuple[re.Match, Any]]:
         """Patterns found in ``text``, which must be lower case (literals are compared lower-cased)."""
+        found = []
         has_digit = _ANY_DIGIT.search(text) is not None
         for rx, payload, gates in (self.entries if has_digit else self._without_digits):
             for kind, arg in gates:
@@ -179,4 +180,5 @@ class PatternSet:
             else:
                 m = rx.search(text)
                 if m:
-                    yield m, payload
+                    found.append((m, payload))
+        return found
