@@ -130,6 +130,7 @@ def main() -> None:
     from provenance.encoders import load_encoder
 
     folder, shards = make_images(args.workdir, args.images)
+    pattern = f"{shards}/{{00000..{(args.images - 1) // 100:05d}}}.tar"
     reference = None
     rows = []
     for prec in [p for p in args.precisions.split(",") if p]:
@@ -139,7 +140,7 @@ def main() -> None:
         fwd = bare_forward(enc, args.batch_size, args.seconds)
         used = enc.precision
         row = {"precision": used, "requested": prec, "batch": args.batch_size, "load_s": round(load_s, 2), "forward_img_s": round(fwd, 1)}
-        for name, source in (("folder", str(folder)), ("shards", str(shards / "{00000..%05d}.tar" % ((args.images - 1) // 100)))):
+        for name, source in (("folder", str(folder)), ("shards", pattern)):
             ips, vecs = pipeline(enc, source, args.batch_size, args.workers)
             row[f"{name}_img_s"] = round(ips, 1)
             row[f"{name}_vs_forward"] = round(ips / fwd, 3)
@@ -149,7 +150,7 @@ def main() -> None:
                 row["_vecs"] = vecs
         if not args.no_index:
             out = args.workdir / "indexes" / "bench-embed"
-            cmd = [*PROVENANCE, "index", str(out), "--from", str(shards / "{00000..%05d}.tar" % ((args.images - 1) // 100)),
+            cmd = [*PROVENANCE, "index", str(out), "--from", pattern,
                    "--encoder", args.encoder, "--precision", prec, "--batch-size", str(args.batch_size), "--overwrite",
                    "--no-progress", "--json", "--no-faces"]
             run = run_measured(cmd)
