@@ -82,9 +82,8 @@ class Encoder:
         target = self._pending_precision
         self._pending_precision = None
         reference = run(self._model).float()
-        # Convert in place and keep a float32 copy of the tensors to restore on failure:
-        # deep-copying the module costs seconds of Python object copying on a ViT.
-        backup = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        # Cast in place: on the rare fallback the float32 model is rebuilt, which is cheaper
+        # than cloning ~600 MB of weights on every run.
         reduced_model = self._model.to(torch_dtype(target))
         reduced = run(reduced_model).float()
         cos = torch.nn.functional.cosine_similarity(reference, reduced, dim=-1)
@@ -95,8 +94,7 @@ class Encoder:
             self.precision = target
             self.precision_check["used"] = target
             return reduced
-        self._model = reduced_model.to(torch.float32)
-        self._model.load_state_dict(backup)
+        self._model = self._reload_fp32()
         warnings.warn(
             f"{target} embeddings differ from float32 (worst cosine {worst:.5f} < {MIN_COSINE}); using fp32",
             RuntimeWarning,
@@ -105,8 +103,11 @@ class Encoder:
         self.precision_check["used"] = "fp32"
         return reference
 
-    def _dtype(self):
-        return next(self._model.parameters()).dtype
+    def _reload_fp32(self):
+        """The float32 model again (after an in-place cast to reduced precision failed the check)."""
+        model = _build_model(self.spec)[0].to(self.device)
+        model.eval()
+        return model
 
     # -- embedding -------------------------------------------------------
     def embed_pixels(self, pixels) -> np.ndarray:
@@ -171,18 +172,21 @@ def load_encoder(spec: str | EncoderSpec, *, device: str | None = None, precisio
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     dev = pick_device(device)
     prec = resolve_precision(precision, torch.device(dev).type)
-    if parsed.kind == TINY:
-        import open_clip
+    model, preprocess, tokenizer = _build_model(parsed)
+    return Encoder(parsed, model, preprocess, tokenizer, device=dev, precision=prec)
 
+
+def _build_model(parsed: EncoderSpec):
+    """(float32 model, preprocess, tokenizer) for a parsed spec."""
+    import open_clip
+
+    if parsed.kind == TINY:
         from .tiny import build_tiny_model
 
         model = build_tiny_model()
-        preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
-        tokenizer = open_clip.get_tokenizer("ViT-B-32")
-        return Encoder(parsed, model, preprocess, tokenizer, device=dev, precision=prec)
+        return model, open_clip.image_transform(model.visual.image_size, is_train=False), open_clip.get_tokenizer("ViT-B-32")
     model, preprocess = _load_open_clip(parsed)
-    tokenizer = _load_tokenizer(parsed)
-    return Encoder(parsed, model, preprocess, tokenizer, device=dev, precision=prec)
+    return model, preprocess, _load_tokenizer(parsed)
 
 
 def _load_tokenizer(spec: EncoderSpec):
@@ -208,7 +212,8 @@ def _load_open_clip(spec: EncoderSpec):
                 f"weights file {path!r} has an unknown type: use .safetensors (preferred), or .pt/.pth/.bin holding a plain state dict"
             )
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=path, weights_only=True)
+            with skip_weight_init():
+                model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=path, weights_only=True)
         except Exception as exc:
             if "weights_only" in str(exc) or "Unpickl" in type(exc).__name__ or "Unpickl" in str(exc):
                 raise EncoderError(
@@ -219,7 +224,7 @@ def _load_open_clip(spec: EncoderSpec):
         return model, preprocess
     if spec.tag or spec.hub:
         try:
-            with quiet_hub():
+            with quiet_hub(), skip_weight_init():
                 name, tag = (spec.hub, None) if spec.hub else (spec.arch, spec.tag)
                 model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=tag, weights_only=True)
         except Exception as exc:
@@ -235,10 +240,54 @@ def _load_open_clip(spec: EncoderSpec):
             ) from None
         return model, preprocess
     # Architecture only: seeded random weights (timing benchmarks, tests).
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _quiet_logs():
         torch.manual_seed(RANDOM_INIT_SEED)
         model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=None)
     return model, preprocess
+
+
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+                   "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+class skip_weight_init:
+    """Make torch.nn.init a no-op while a model whose weights will be overwritten is built.
+
+    Drawing random initial weights for a ViT costs about a second on 2 cores and is
+    thrown away when a checkpoint is loaded (strictly: open_clip loads with
+    strict=True, so every parameter is overwritten). Not thread-safe: used only
+    around model construction.
+    """
+
+    def __enter__(self) -> "skip_weight_init":
+        import torch.nn.init as init
+
+        self._saved = {name: getattr(init, name) for name in _INIT_FUNCTIONS if hasattr(init, name)}
+        for name in self._saved:
+            setattr(init, name, _no_init)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch.nn.init as init
+
+        for name, fn in self._saved.items():
+            setattr(init, name, fn)
+
+
+def _no_init(tensor, *args, **kwargs):
+    return tensor
+
+
+class _quiet_logs:
+    """open_clip logs a warning on purpose-random weights; our outputs already say 'untrained'."""
+
+    def __enter__(self):
+        self._level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger().setLevel(self._level)
 
 
 def _first_line(exc: BaseException) -> str:
