@@ -46,18 +46,19 @@ def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces,
     from concurrent.futures import ThreadPoolExecutor
 
     # Loading the model (torch import, weights) is most of a short trace: overlap it with the
-    # attribution set-up. The encoder is cached on the index, so trace_* below reuse it.
+    # attribution set-up and the reading of the queries. Index.encoder makes the later calls
+    # wait for this load instead of starting another.
     with ThreadPoolExecutor(max_workers=1) as pool:
         model = pool.submit(ix.encoder, encoder, device=device, precision=precision)
         hooks = _trace_hooks(ix, ocr=ocr, faces=faces)
+        results = []
+        if images:
+            results += trace_images(ix, list(images), k=k, encoder=encoder, device=device, precision=precision,
+                                    threshold=threshold, on_error="record", **hooks)
+        if texts:
+            results += trace_texts(ix, list(texts), k=k, encoder=encoder, device=device, precision=precision,
+                                   threshold=threshold, composer=hooks.get("composer"))
         model.result()
-    results = []
-    if images:
-        results += trace_images(ix, list(images), k=k, encoder=encoder, device=device, precision=precision,
-                                threshold=threshold, on_error="record", **hooks)
-    if texts:
-        results += trace_texts(ix, list(texts), k=k, encoder=encoder, device=device, precision=precision,
-                               threshold=threshold, composer=hooks.get("composer"))
     failed = [r for r in results if r.error]
     notes = [NOTE_RESEMBLANCE, NOTE_REFERENCE]
     note = untrained_note(ix.manifest["encoder"])

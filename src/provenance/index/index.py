@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,7 +28,8 @@ class Index:
             raise ProvenanceError(f"{self.path} holds no committed index")
         self.manifest: dict[str, Any] = manifest
         self.parts = PartReader(self.path, manifest["parts"])
-        self._encoders: dict[tuple, Any] = {}
+        self._encoders: dict[tuple, Future] = {}
+        self._encoders_lock = threading.Lock()
 
     # -- facts -----------------------------------------------------------------
     @property
@@ -104,11 +107,24 @@ class Index:
         from ..encoders import load_encoder
 
         key = (spec, device, precision)
-        if key not in self._encoders:
-            enc = load_encoder(spec or self.encoder_identity.spec, device=device, precision=precision)
-            self.encoder_identity.check_compatible(enc.identity, f"index {self.name!r}")
-            self._encoders[key] = enc
-        return self._encoders[key]
+        # One load per key even when called from several threads (trace loads the model in the
+        # background while it reads the query images): later callers wait for the first.
+        with self._encoders_lock:
+            future = self._encoders.get(key)
+            owner = future is None
+            if owner:
+                future = self._encoders[key] = Future()
+        if owner:
+            try:
+                enc = load_encoder(spec or self.encoder_identity.spec, device=device, precision=precision)
+                self.encoder_identity.check_compatible(enc.identity, f"index {self.name!r}")
+            except BaseException as exc:
+                with self._encoders_lock:
+                    del self._encoders[key]
+                future.set_exception(exc)
+                raise
+            future.set_result(enc)
+        return future.result()
 
     # -- tracing ---------------------------------------------------------------------
     def trace(self, images: Sequence, k: int = 20, **kwargs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -46,7 +47,6 @@ def trace_images(
     ``on_error="record"`` returns a result with ``error`` set for an unreadable
     image instead of raising, so batches keep going.
     """
-    enc = index.encoder(encoder, device=device, precision=precision)
     thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
     results: list[TraceResult | None] = [None] * len(images)
     loaded: list[tuple[int, str, Any]] = []
@@ -60,17 +60,21 @@ def trace_images(
             results[i] = TraceResult(query=os.fspath(q) if isinstance(q, (str, os.PathLike)) else f"<image {i}>", kind="image",
                                      neighbours=[], near_duplicate=False, top_similarity=None,
                                      near_duplicate_threshold=thr, error=str(exc))
-    for s in range(0, len(loaded), batch_size):
-        chunk = loaded[s : s + batch_size]
-        vecs = enc.embed_images([im for _, _, im in chunk])
-        scores, ids = index.search(vecs, k)
-        for (i, name, im), sc, idx in zip(chunk, scores, ids):
-            res = _result(index, name, "image", sc, idx, thr)
-            if query_analyzer is not None:
-                res.query_signals = query_analyzer(im)
-            if composer is not None:
-                res.composition = composer(res)
-            results[i] = res
+    # Signals read off the query images (OCR, faces) run beside the model: both release the GIL.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-signals") as pool:
+        signals = {i: pool.submit(query_analyzer, im) for i, _, im in loaded} if query_analyzer is not None else {}
+        enc = index.encoder(encoder, device=device, precision=precision)
+        for s in range(0, len(loaded), batch_size):
+            chunk = loaded[s : s + batch_size]
+            vecs = enc.embed_images([im for _, _, im in chunk])
+            scores, ids = index.search(vecs, k)
+            for (i, name, _), sc, idx in zip(chunk, scores, ids):
+                res = _result(index, name, "image", sc, idx, thr)
+                if composer is not None:
+                    res.composition = composer(res)
+                results[i] = res
+        for i, fut in signals.items():
+            results[i].query_signals = fut.result()
     return [r for r in results if r is not None]
 
 
