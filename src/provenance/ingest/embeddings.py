@@ -120,31 +120,36 @@ class EmbeddingsSource:
         cap_col = next((c for c in CAPTION_COLS if c in cols), None)
         url_col = next((c for c in URL_COLS if c in cols), None)
         key_col = next((c for c in KEY_COLS if c in cols), None)
+        extra = [c for c in cols if c not in (cap_col, url_col, key_col)]
         row = 0
         for batch in pf.iter_batches(batch_size=ROWS_PER_READ):
-            records = batch.to_pylist()
-            block = np.asarray(vecs[row : row + len(records)], dtype=np.float32)
+            n_rows = batch.num_rows
+            block = np.asarray(vecs[row : row + n_rows], dtype=np.float32)
+            # Whole-block checks and normalisation: per-row numpy calls would cost more than the rest of ingest.
             finite = np.isfinite(block).all(axis=1)
-            for j, rec in enumerate(records):
+            norms = np.linalg.norm(np.where(finite[:, None], block, 0.0), axis=1)
+            unit = block / np.where(norms > 0, norms, 1.0)[:, None]
+            columns = {c: batch.column(c).to_pylist() for c in batch.schema.names}
+            keys = columns.get(key_col) if key_col else None
+            urls = columns.get(url_col) if url_col else None
+            caps = columns.get(cap_col) if cap_col else None
+            extras = [(f"x_{c}", columns[c]) for c in extra]
+            for j in range(n_rows):
                 r = row + j
-                ref = f"{name}#{r}"
                 if not finite[j]:
-                    yield Skip(ref, "non-finite vector", "NaN or infinite values")
+                    yield Skip(f"{name}#{r}", "non-finite vector", "NaN or infinite values")
                     continue
-                norm = float(np.linalg.norm(block[j]))
-                if norm == 0.0:
-                    yield Skip(ref, "zero vector")
+                if norms[j] == 0.0:
+                    yield Skip(f"{name}#{r}", "zero vector")
                     continue
-                key = rec.get(key_col) if key_col else None
-                key = f"{name}#{r}" if key in (None, "") else str(key)
+                key = keys[j] if keys is not None else None
                 meta = {
-                    "url": clean_text(rec.get(url_col), 8192) if url_col else None,
-                    "caption": clean_caption(rec.get(cap_col)) if cap_col else None,
+                    "url": clean_text(urls[j], 8192) if urls is not None else None,
+                    "caption": clean_caption(caps[j]) if caps is not None else None,
                     "shard": name,
                 }
-                for k, v in rec.items():
-                    if k in (cap_col, url_col, key_col):
-                        continue
-                    meta[f"x_{k}"] = clean_text(v, 2048) if isinstance(v, (str, bytes)) else v
-                yield Item(key=key, ref=ref, meta=meta, vector=block[j] / norm)
-            row += len(records)
+                for xname, values in extras:
+                    v = values[j]
+                    meta[xname] = clean_text(v, 2048) if isinstance(v, (str, bytes)) else v
+                yield Item(key=f"{name}#{r}" if key in (None, "") else str(key), ref=f"{name}#{r}", meta=meta, vector=unit[j])
+            row += n_rows
