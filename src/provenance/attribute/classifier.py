@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .domains import person_name
+from .learned import DENSE_FAMILIES, LearnedModel, builtin_model, sparse_features
 from .phrases import NUMBER, PhraseIndex
 from .taxonomy import Taxonomy, load_taxonomy
 from .urls import UrlParts, lower_words, parse_url, url_words
 
 FAMILIES = ("host", "domain", "url", "caption", "columns", "image", "zero_shot")
+_SITE = frozenset({"host", "domain"})  # the families that say what the site is
 _TAG = re.compile(r"<[^>]{0,400}>")
 MAX_CAPTION = 2000  # longer alt-texts are cut: the first words carry the evidence, and cost stays bounded
 
@@ -106,7 +108,7 @@ class _Evidence:
 class SourceClassifier:
     """Labels items with the classes of a :class:`Taxonomy`. Thread-safe after construction."""
 
-    def __init__(self, taxonomy: Taxonomy | str | None = None):
+    def __init__(self, taxonomy: Taxonomy | str | None = None, *, learned: bool | None = None):
         self.tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
         t = self.tax
         self.classes = list(t.classes)
@@ -126,6 +128,21 @@ class SourceClassifier:
         m = t.model
         self._sentence = (int(m["sentence_min_words"]), int(m["sentence_min_function_words"]),
                           m["sentence_function_words"], list(m["sentence_cues"].items()))
+        self.model, self.model_reason = _pick_model(t, learned)
+        if self.model is not None:
+            self._dense_families = frozenset(DENSE_FAMILIES)
+            settings = self.model.meta.get("settings", {})
+            margin, cue, site = settings.get("rule_margin"), settings.get("decisive_cue"), settings.get("site_cue")
+            self._margin = math.inf if margin is None else float(margin)
+            self._decisive_cue = math.inf if cue is None else float(cue)
+            self._site_cue = math.inf if site is None else float(site)
+
+    def describe_model(self) -> dict[str, Any]:
+        """Whether the learned model is used, why, and what it is (for manifests and ``--json`` output)."""
+        out: dict[str, Any] = {"enabled": self.model is not None, "reason": self.model_reason}
+        if self.model is not None:
+            out.update(self.model.describe())
+        return out
 
     # -- evidence ------------------------------------------------------------------
     def _host_cues(self, parts: UrlParts) -> tuple[tuple[str, str, float, str], ...]:
@@ -156,11 +173,11 @@ class SourceClassifier:
             self._host_cache[hp.host] = result
         return result
 
-    def _url_evidence(self, ev: _Evidence, url: str) -> None:
+    def _url_evidence(self, ev: _Evidence, url: str) -> UrlParts | None:
         t = self.tax
         parts = parse_url(url, t.proxies, t.query_keys)
         if parts is None:
-            return
+            return None
         outer_scale = 1.0
         if parts.inner is not None and parts.inner.host is not None:
             # A proxy / resizer: the original host is the real evidence, the proxy only a hint.
@@ -174,6 +191,7 @@ class SourceClassifier:
         for m, (c, w) in t.url_patterns.matches(text):
             ev.add("url", c, w, "~" + m.group(0)[:40])
         self._phrase_evidence(ev, url_words(target), "url", 1.0, self._url_phrases)
+        return parts
 
     def _phrase_evidence(self, ev: _Evidence, toks: list[str], family: str, scale: float, phrases: PhraseIndex,
                          tokset: set[str] | None = None) -> None:
@@ -189,7 +207,7 @@ class SourceClassifier:
             if old is None or abs(w) > abs(old):  # as _Evidence.add, inlined: this loop runs for every item
                 cues[key] = w
 
-    def _caption_evidence(self, ev: _Evidence, caption: str) -> tuple[list[str], set[str]]:
+    def _caption_evidence(self, ev: _Evidence, caption: str) -> tuple[list[str], set[str], str]:
         text = caption[:MAX_CAPTION]
         if "&" in text:
             text = html.unescape(text)
@@ -205,7 +223,7 @@ class SourceClassifier:
         if cues and len(toks) >= min_words and len(function_words.intersection(tokset)) >= min_function:
             for c, w in cues:
                 ev.add("caption", c, w, "sentence-like caption")
-        return toks, tokset
+        return toks, tokset, text
 
     def _column_evidence(self, ev: _Evidence, columns: Mapping[str, Any]) -> None:
         for name, value in columns.items():
@@ -235,13 +253,31 @@ class SourceClassifier:
     def classify(self, url: str | None = None, caption: str | None = None, columns: Mapping[str, Any] | None = None,
                  image: Mapping[str, Any] | None = None, zero_shot: Mapping[str, float] | None = None) -> Attribution:
         """Attribute one item. ``zero_shot`` maps class -> evidence weight (see :mod:`.zeroshot`)."""
+        ev, toks, tokset, parts, text = self._gather(url, caption, columns, image, zero_shot)
+        return self._decide(ev, toks, tokset, image, parts, text)
+
+    def analyse(self, url: str | None = None, caption: str | None = None) -> tuple[dict[str, float], list[str], dict[str, float]]:
+        """What the learned model is trained on (``scripts/train_source_model.py``): the rule families'
+        capped evidence sums (``"family:class"`` -> sum), the model's sparse feature names, and the
+        strongest single cue per class (and per ``"site:" + class``, among host and domain-name cues)."""
+        ev, toks, _, parts, text = self._gather(url, caption, None, None, None)
+        strongest: dict[str, float] = {}  # class -> strongest cue; "site:" + class -> strongest host / domain cue
+        for (f, c, _), w in ev.cues.items():
+            for key in ((c, "site:" + c) if f in _SITE else (c,)):
+                if w > strongest.get(key, 0.0):
+                    strongest[key] = w
+        return self._family_sums(ev.cues), sparse_features(parts, toks), strongest
+
+    def _gather(self, url, caption, columns, image, zero_shot):
         ev = _Evidence()
         toks: list[str] = []
         tokset: set[str] = set()
+        text = ""
+        parts = None
         if isinstance(caption, str) and caption:
-            toks, tokset = self._caption_evidence(ev, caption)
+            toks, tokset, text = self._caption_evidence(ev, caption)
         if isinstance(url, str) and url:
-            self._url_evidence(ev, url)  # after the caption: URL words the caption already gave count once
+            parts = self._url_evidence(ev, url)  # after the caption: URL words the caption already gave count once
         if columns:
             self._column_evidence(ev, columns)
         if image:
@@ -250,11 +286,27 @@ class SourceClassifier:
             for c, w in zero_shot.items():
                 if w and c in self._base and math.isfinite(w):
                     ev.add("zero_shot", c, round(float(w), 3), "CLIP prompts")
-        return self._decide(ev, toks, tokset, image)
+        return ev, toks, tokset, parts, text
 
-    def _decide(self, ev: _Evidence, toks: list[str], tokset: set[str], image: Mapping[str, Any] | None) -> Attribution:
+    def _family_sums(self, cues: dict[tuple[str, str, str], float]) -> dict[str, float]:
+        sums: dict[str, float] = {}
+        get = sums.get
+        for (family, c, _), w in cues.items():
+            k = f"{family}:{c}"
+            sums[k] = get(k, 0.0) + w
+        caps = self._caps
+        for k, s in sums.items():
+            cap = caps[k.partition(":")[0]]
+            sums[k] = cap if s > cap else (-cap if s < -cap else s)
+        return sums
+
+    def _decide(self, ev: _Evidence, toks: list[str], tokset: set[str], image: Mapping[str, Any] | None,
+                parts: UrlParts | None = None, text: str = "") -> Attribution:
         cues = ev.cues
         scores = list(self._base.values())  # in class order
+        model = self.model
+        dense: dict[str, float] = {}
+        unseen = False
         if cues:
             sums: dict[tuple[str, str], float] = {}
             get = sums.get
@@ -267,7 +319,22 @@ class SourceClassifier:
                 i = index.get(c)
                 if i is not None:
                     cap = caps[family]
-                    scores[i] += cap if s > cap else (-cap if s < -cap else s)
+                    s = cap if s > cap else (-cap if s < -cap else s)
+                    scores[i] += s
+                    if model is not None:
+                        if family in self._dense_families:
+                            dense[f"{family}:{c}"] = s
+                        else:
+                            unseen = True
+        learned_cue = None
+        if model is not None and not unseen and not self._rules_decide(scores, cues):
+            # (image, metadata-column and zero-shot evidence are outside what the model was trained on:
+            # items that have them are left to the rules)
+            # the learned model adds its corrections to the rules' scores where the rules are not decisive
+            feats = sparse_features(parts, toks)
+            delta = model.scores(feats, dense)
+            scores = [a + b for a, b in zip(scores, delta)]
+            learned_cue = _learned_cue(model, self.classes, delta, feats)
         # the fallback wins ties; among other classes the first in taxonomy order
         best = self._fallback_index
         top = scores[best]
@@ -289,9 +356,29 @@ class SourceClassifier:
             evidence = [[f, c, w, m] for _, f, c, m, w in ranked]  # weights were rounded when scaled
         else:
             evidence = [[f, c, w, m] for (f, c, m), w in cues.items()]
+        if learned_cue is not None:
+            evidence.append(learned_cue)
         if selfie_ev:
             evidence += selfie_ev
         return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)
+
+    def _rules_decide(self, scores: list[float], cues: dict[tuple[str, str, str], float]) -> bool:
+        """True when the rules' decision stands without the model: their top class leads by the trained
+        margin, or rests on one near-decisive cue (a listed host, a stock agency's file name), or on what
+        the site is (a host or domain-name cue of ``site_cue`` or more). The model is for the items whose
+        site the rules know nothing about."""
+        a = b = -math.inf
+        best = 0
+        for i, s in enumerate(scores):
+            if s > a:
+                a, b, best = s, a, i
+            elif s > b:
+                b = s
+        if a - b >= self._margin:
+            return True
+        top = self.classes[best]
+        limit, site = self._decisive_cue, self._site_cue
+        return any(w >= limit or (w >= site and f in _SITE) for (f, c, _), w in cues.items() if c == top)
 
     def _selfie(self, toks: list[str], image: Mapping[str, Any] | None, label: str) -> tuple[bool, list[list[Any]]]:
         m = self.tax.model
@@ -304,6 +391,31 @@ class SourceClassifier:
             return True, [["selfie", "image", 1.0, "one large central face"]]
         return False, []
 
+
+
+def _pick_model(tax: Taxonomy, learned: bool | None) -> tuple[LearnedModel | None, str]:
+    """The learned model to use with ``tax``, and why (or why not)."""
+    setting = tax.model.get("learned", True)
+    if learned is False or (learned is None and setting is False):
+        return None, "switched off" + (" by the taxonomy ([model] learned = false)" if learned is None else "")
+    model = builtin_model()
+    if model is None:
+        return None, "no model file"
+    if sorted(model.classes) != sorted(tax.classes):
+        return None, f"the taxonomy's classes {tax.classes} are not the model's {model.classes}: rules only"
+    return model.for_classes(tax.classes), "built-in model"
+
+
+def _learned_cue(model: LearnedModel, classes: list[str], delta: list[float], feats: list[str]) -> list[Any] | None:
+    """One evidence entry: the class the model raised most against the mean, by how much, and why."""
+    mean = sum(delta) / len(delta)
+    up = max(delta)
+    i = delta.index(up)
+    up -= mean
+    if up < 0.05:
+        return None
+    words = ", ".join(model.top_features(feats, i)) or "rule-family weights"
+    return ["model", classes[i], round(up, 3), words]
 
 
 def _merge_phrases(url_phrases: PhraseIndex, caption_phrases: PhraseIndex, scale: float) -> PhraseIndex:

@@ -63,6 +63,7 @@ class AttributionLabeler:
                 "ocr": self.ocr,
                 "zero_shot": self.zero_shot is not None,
             },
+            "learned_model": self.classifier.describe_model(),
             "zero_shot": {"enabled": self.zero_shot is not None, "reason": self.zero_shot_reason,
                           "prompts": self.zero_shot.n_prompts if self.zero_shot else 0},
         }

@@ -216,6 +216,8 @@ def _compile(raw: dict[str, Any], sources: list[str], origin: str) -> Taxonomy:
                 "person_name_weight": 1.0}
     for k, v in defaults.items():
         model[k] = _num(f"{origin}: [model] {k}", model.get(k, v))
+    if not isinstance(model.get("learned", True), bool):
+        raise TaxonomyError(f"{origin}: [model] learned must be true or false, not {model['learned']!r}")
     model.setdefault("caps", {})
     for k, v in model["caps"].items():
         _num(f"{origin}: [model] caps.{k}", v)
