@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import numpy as np
@@ -125,13 +126,17 @@ class Encoder:
             return _normalise(feats)
 
     def embed_images(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
-        """Embed PIL images (already decoded)."""
+        """Embed PIL images (already decoded); preprocessing runs on threads (PIL releases the GIL)."""
         import torch
 
+        def prep(im):
+            return self.preprocess(im.convert("RGB"))
+
         out = []
-        for i in range(0, len(images), batch_size):
-            batch = torch.stack([self.preprocess(im.convert("RGB")) for im in images[i : i + batch_size]])
-            out.append(self.embed_pixels(batch))
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
+            for i in range(0, len(images), batch_size):
+                batch = torch.stack(list(pool.map(prep, images[i : i + batch_size])))
+                out.append(self.embed_pixels(batch))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:

@@ -28,6 +28,13 @@ def _load_query(q: Any) -> tuple[str, Any]:
     raise ProvenanceError(f"cannot trace {type(q).__name__}: give an image path or a PIL image")
 
 
+def _try_load(q: Any):
+    try:
+        return _load_query(q)
+    except ProvenanceError as exc:
+        return exc
+
+
 def trace_images(
     index,
     images: Sequence[Any],
@@ -50,9 +57,13 @@ def trace_images(
     thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
     results: list[TraceResult | None] = [None] * len(images)
     loaded: list[tuple[int, str, Any]] = []
-    for i, q in enumerate(images):
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2), thread_name_prefix="decode") as pool:
+        decoded = list(pool.map(_try_load, images))
+    for i, (q, got) in enumerate(zip(images, decoded)):
         try:
-            name, im = _load_query(q)
+            if isinstance(got, ProvenanceError):
+                raise got
+            name, im = got
             loaded.append((i, name or f"<image {i}>", im))
         except ProvenanceError as exc:
             if on_error != "record":
@@ -61,7 +72,7 @@ def trace_images(
                                      neighbours=[], near_duplicate=False, top_similarity=None,
                                      near_duplicate_threshold=thr, error=str(exc))
     # Signals read off the query images (OCR, faces) run beside the model: both release the GIL.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-signals") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(2, len(loaded))), thread_name_prefix="query-signals") as pool:
         signals = {i: pool.submit(query_analyzer, im) for i, _, im in loaded} if query_analyzer is not None else {}
         enc = index.encoder(encoder, device=device, precision=precision)
         for s in range(0, len(loaded), batch_size):
