@@ -41,8 +41,17 @@ def main() -> None:
         build(args.workdir, n, 512, "auto", None, 65_536)
     folder, _ = make_images(args.workdir, max(args.images, 100))
     images = sorted(str(p) for p in folder.glob("*.jpg"))[: args.images]
+    weights = local_weights(args.workdir)
     rows = []
-    for label, extra in (("default options", []), ("--no-ocr --no-faces", ["--no-ocr", "--no-faces"])):
+    # Trained weights load from a file (hub cache or @path), skipping random initialisation: the
+    # random-weight model saved to safetensors times exactly that path.
+    configs = (
+        ("default options", []),
+        ("--no-ocr --no-faces", ["--no-ocr", "--no-faces"]),
+        ("weights from a file, default options", ["--encoder", f"open_clip:ViT-B-32@{weights}"]),
+        ("weights from a file, --no-ocr --no-faces", ["--encoder", f"open_clip:ViT-B-32@{weights}", "--no-ocr", "--no-faces"]),
+    )
+    for label, extra in configs:
         one = []
         for _ in range(args.repeat):
             cmd = [*PROVENANCE, "trace", images[0], "--index", str(path), *extra]
@@ -65,6 +74,19 @@ def main() -> None:
     emit(f"provenance trace against the {args.index_size} index ({ENCODER}, process start to printed table)",
          ["options", "images", "wall_s", "per_image_s", "forward_per_image_s", "forward_precision"], rows,
          {"bench": "trace", "machine": machine(), "index": str(path), "results": rows})
+
+
+def local_weights(workdir: Path) -> Path:
+    """The random ViT-B-32 (same fingerprint as the bench index's encoder) saved as safetensors."""
+    path = workdir / "vit-b-32-random.safetensors"
+    if not path.exists():
+        from safetensors.torch import save_file
+
+        from provenance.encoders import load_encoder
+
+        enc = load_encoder(ENCODER, precision="fp32")
+        save_file({k: v.contiguous() for k, v in enc._model.state_dict().items()}, str(path))
+    return path
 
 
 if __name__ == "__main__":
