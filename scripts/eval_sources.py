@@ -7,6 +7,7 @@ per-class precision / recall / F1 and the confusion matrix, then one JSON line.
 
     python scripts/eval_sources.py
     python scripts/eval_sources.py --half 2          # only the rows of one hash half
+    python scripts/eval_sources.py --rules-only      # without the learned model (hand-written rules alone)
     python scripts/eval_sources.py other.csv --taxonomy mine.toml --errors 20
     python scripts/eval_sources.py --bench           # speed: rows/s, face and OCR ms per image
 """
@@ -34,12 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--taxonomy", default=None, help="taxonomy file extending / replacing the built-in one")
     ap.add_argument("--half", type=int, choices=(1, 2), default=None,
                     help="evaluate only one half of the rows, split by a hash of the 'row' column (or the line number)")
+    ap.add_argument("--rules-only", action="store_true", help="switch the learned model off: the hand-written rules alone")
     ap.add_argument("--errors", type=int, default=0, metavar="N", help="also print N misclassified rows with their evidence")
     ap.add_argument("--bench", action="store_true",
                     help="measure speed instead: URL/caption rows per second on the shared 10k-row file, face and OCR ms per image")
     args = ap.parse_args(argv)
     if args.bench:
-        return bench(args.taxonomy)
+        return bench(args.taxonomy, args.rules_only)
 
     from provenance.attribute import SourceClassifier, classify_rows
     from provenance.attribute.evaluate import half_of, scores
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             import pyarrow as pa
 
             table = table.filter(pa.array([half_of(k) == args.half for k in keys]))
-        clf = SourceClassifier(args.taxonomy)
+        clf = SourceClassifier(args.taxonomy, learned=False if args.rules_only else None)
         t0 = time.perf_counter()
         out = classify_rows(table, args.url_col, args.caption_col, args.watermark_col, classifier=clf)
         seconds = time.perf_counter() - t0
@@ -77,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n[{t} -> {p} {r['label_confidence']:.2f}] {r.get(args.url_col)}\n    {str(r.get(args.caption_col))[:140]}\n    {r['evidence'][:300]}")
     summary = {"file": str(args.file), "half": args.half, "n": res["n"], "accuracy": res["accuracy"], "macro_f1": res["macro_f1"],
                "per_class_f1": {c: v["f1"] for c, v in res["per_class"].items()}, "taxonomy": clf.tax.describe(),
+               "learned_model": {k: v for k, v in clf.describe_model().items() if k in ("enabled", "reason", "file", "features")},
                "rows_per_second": round(out.num_rows / seconds) if seconds else None}
     print(json.dumps(summary))
     return 0
 
 
-def bench(taxonomy: str | None) -> int:
+def bench(taxonomy: str | None, rules_only: bool = False) -> int:
     """Speed figures; a pure-Python calibration loop is printed too, since shared machines vary."""
     import pyarrow.parquet as pq
     from PIL import Image, ImageDraw, ImageFont
@@ -94,10 +97,15 @@ def bench(taxonomy: str | None) -> int:
 
     out: dict = {}
     table = pq.read_table(BULK)
-    clf = SourceClassifier(taxonomy)
-    classify_rows(table.slice(0, 200), classifier=clf)  # warm caches and imports
-    best = min(_timed(lambda: classify_rows(table, classifier=clf)) for _ in range(3))
-    out["classify_rows_per_second"] = round(table.num_rows / best)
+    for key, learned in (("classify_rows_per_second", False if rules_only else None), ("rules_only_rows_per_second", False)):
+        if key in out:
+            continue
+        clf = SourceClassifier(taxonomy, learned=learned)
+        classify_rows(table.slice(0, 200), classifier=clf)  # warm caches and imports
+        best = min(_timed(lambda: classify_rows(table, classifier=clf)) for _ in range(3))
+        out[key] = round(table.num_rows / best)
+        if rules_only:
+            out["rules_only_rows_per_second"] = out[key]
     photos = [Image.fromarray(getattr(data, n)()).convert("RGB") for n in ("astronaut", "coffee", "chelsea", "rocket", "camera")]
     face_signals(photos[0])
     per = [min(_timed(lambda im=im: face_signals(im)) for _ in range(5)) for im in photos]
@@ -108,7 +116,8 @@ def bench(taxonomy: str | None) -> int:
     out["ocr_first_call_s"] = round(_timed(lambda: watermark_signals(im, marks)), 2)
     out["ocr_ms_per_image"] = round(1000 * min(_timed(lambda: watermark_signals(im, marks)) for _ in range(3)))
     out["calibration_loop_1e7_s"] = round(_timed(_calibration), 3)
-    print(f"URL/caption classification: {out['classify_rows_per_second']} rows/s ({table.num_rows} rows of {BULK.name}, best of 3)")
+    print(f"URL/caption classification: {out['classify_rows_per_second']} rows/s ({table.num_rows} rows of {BULK.name}, best of 3); "
+          f"rules alone, without the learned model: {out['rules_only_rows_per_second']} rows/s")
     print(f"face cue: {out['faces_ms_per_image']} ms per image (5 scikit-image photos, best of 5 each)")
     print(f"watermark OCR: {out['ocr_ms_per_image']} ms per 640x400 image (first call {out['ocr_first_call_s']} s: model load)")
     print(f"machine: a pure-Python loop of 1e7 steps took {out['calibration_loop_1e7_s']} s")
@@ -131,7 +140,7 @@ def _timed(fn) -> float:
 def _print(res: dict, args, n: int, seconds: float) -> None:
     labels = res["labels"]
     print(f"{args.file}" + (f" (half {args.half})" if args.half else "") + f": {n} rows, classified in {seconds:.2f}s")
-    print(f"accuracy {res['accuracy']:.3f}   macro-F1 {res['macro_f1']:.3f}\n")
+    print(f"accuracy {res['accuracy']:.3f}   macro-F1 {res['macro_f1']:.3f}" + ("   (rules only)" if args.rules_only else "") + "\n")
     print(f"{'class':<12}{'precision':>10}{'recall':>8}{'f1':>7}{'support':>9}")
     for c in labels:
         pc = res["per_class"][c]

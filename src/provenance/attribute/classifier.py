@@ -13,12 +13,14 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .domains import person_name
-from .learned import DENSE_FAMILIES, LearnedModel, builtin_model, sparse_features
+from ..errors import UsageError
+from .learned import DENSE_FAMILIES, LearnedModel, builtin_model, load_model, sparse_features
 from .phrases import NUMBER, PhraseIndex
 from .taxonomy import Taxonomy, load_taxonomy
 from .urls import UrlParts, lower_words, parse_url, url_words
@@ -108,7 +110,9 @@ class _Evidence:
 class SourceClassifier:
     """Labels items with the classes of a :class:`Taxonomy`. Thread-safe after construction."""
 
-    def __init__(self, taxonomy: Taxonomy | str | None = None, *, learned: bool | None = None):
+    def __init__(self, taxonomy: Taxonomy | str | None = None, *, learned: bool | str | os.PathLike | LearnedModel | None = None):
+        """``learned``: None uses the built-in learned model unless the taxonomy switches it off; False
+        never uses one; True requires it; a path or a :class:`LearnedModel` uses that model instead."""
         self.tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
         t = self.tax
         self.classes = list(t.classes)
@@ -130,7 +134,8 @@ class SourceClassifier:
                           m["sentence_function_words"], list(m["sentence_cues"].items()))
         self.model, self.model_reason = _pick_model(t, learned)
         if self.model is not None:
-            self._dense_families = frozenset(DENSE_FAMILIES)
+            # ("family", "class") -> the model's name of that rule-family sum, for the families it was trained on
+            self._dense_names = {(f, c): f"{f}:{c}" for f in DENSE_FAMILIES for c in self.classes}
             settings = self.model.meta.get("settings", {})
             margin, cue, site = settings.get("rule_margin"), settings.get("decisive_cue"), settings.get("site_cue")
             self._margin = math.inf if margin is None else float(margin)
@@ -304,9 +309,7 @@ class SourceClassifier:
                 parts: UrlParts | None = None, text: str = "") -> Attribution:
         cues = ev.cues
         scores = list(self._base.values())  # in class order
-        model = self.model
-        dense: dict[str, float] = {}
-        unseen = False
+        capped: list[tuple[str, str, float]] = []
         if cues:
             sums: dict[tuple[str, str], float] = {}
             get = sums.get
@@ -321,20 +324,17 @@ class SourceClassifier:
                     cap = caps[family]
                     s = cap if s > cap else (-cap if s < -cap else s)
                     scores[i] += s
-                    if model is not None:
-                        if family in self._dense_families:
-                            dense[f"{family}:{c}"] = s
-                        else:
-                            unseen = True
-        learned_cue = None
-        if model is not None and not unseen and not self._rules_decide(scores, cues):
-            # (image, metadata-column and zero-shot evidence are outside what the model was trained on:
-            # items that have them are left to the rules)
+                    capped.append((family, c, s))
+        learned_cue = None  # becomes the model's evidence entry once the label is known
+        model = self.model
+        if model is not None and self._model_applies(scores, cues, capped):
             # the learned model adds its corrections to the rules' scores where the rules are not decisive
+            names = self._dense_names
             feats = sparse_features(parts, toks)
-            delta = model.scores(feats, dense)
+            delta = model.scores(feats, {names[f, c]: s for f, c, s in capped})
+            rules_best = scores.index(max(scores))
             scores = [a + b for a, b in zip(scores, delta)]
-            learned_cue = _learned_cue(model, self.classes, delta, feats)
+            learned_cue = True
         # the fallback wins ties; among other classes the first in taxonomy order
         best = self._fallback_index
         top = scores[best]
@@ -346,6 +346,8 @@ class SourceClassifier:
         z = sum(exps)
         probs = dict(zip(self.classes, [e / z for e in exps]))
         label = self.classes[best]
+        if learned_cue is not None:
+            learned_cue = _learned_cue(model, self.classes, delta, feats, best, rules_best)
         if image or not self._selfie_words.isdisjoint(tokset):
             selfie, selfie_ev = self._selfie(toks, image, label)
         else:
@@ -362,23 +364,27 @@ class SourceClassifier:
             evidence += selfie_ev
         return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)
 
-    def _rules_decide(self, scores: list[float], cues: dict[tuple[str, str, str], float]) -> bool:
-        """True when the rules' decision stands without the model: their top class leads by the trained
-        margin, or rests on one near-decisive cue (a listed host, a stock agency's file name), or on what
-        the site is (a host or domain-name cue of ``site_cue`` or more). The model is for the items whose
-        site the rules know nothing about."""
-        a = b = -math.inf
-        best = 0
-        for i, s in enumerate(scores):
-            if s > a:
-                a, b, best = s, a, i
-            elif s > b:
-                b = s
-        if a - b >= self._margin:
-            return True
-        top = self.classes[best]
+    def _model_applies(self, scores: list[float], cues: dict[tuple[str, str, str], float],
+                       capped: list[tuple[str, str, float]]) -> bool:
+        """Whether the learned model has a say on an item. Not when the item has image, metadata-column
+        or zero-shot evidence (the model was trained on URL / caption rows only), nor when the rules'
+        decision stands on its own: their top class leads by the trained margin, or rests on one
+        near-decisive cue (a listed host, a stock agency's file name), or on what the site is (a host or
+        domain-name cue of ``site_cue`` or more). The model is for the items whose site the rules know
+        nothing about."""
+        names = self._dense_names
+        for f, c, _ in capped:
+            if (f, c) not in names:
+                return False
+        ranked = sorted(scores)
+        if ranked[-1] - ranked[-2] >= self._margin:
+            return False
+        top = self.classes[scores.index(ranked[-1])]
         limit, site = self._decisive_cue, self._site_cue
-        return any(w >= limit or (w >= site and f in _SITE) for (f, c, _), w in cues.items() if c == top)
+        for (f, c, _), w in cues.items():
+            if c == top and (w >= limit or (w >= site and f in _SITE)):
+                return False
+        return True
 
     def _selfie(self, toks: list[str], image: Mapping[str, Any] | None, label: str) -> tuple[bool, list[list[Any]]]:
         m = self.tax.model
@@ -393,29 +399,46 @@ class SourceClassifier:
 
 
 
-def _pick_model(tax: Taxonomy, learned: bool | None) -> tuple[LearnedModel | None, str]:
+def _pick_model(tax: Taxonomy, learned: Any) -> tuple[LearnedModel | None, str]:
     """The learned model to use with ``tax``, and why (or why not)."""
-    setting = tax.model.get("learned", True)
-    if learned is False or (learned is None and setting is False):
-        return None, "switched off" + (" by the taxonomy ([model] learned = false)" if learned is None else "")
-    model = builtin_model()
-    if model is None:
-        return None, "no model file"
+    if learned is False:
+        return None, "switched off"
+    if learned is None and tax.model.get("learned", True) is False:
+        return None, "switched off by the taxonomy ([model] learned = false)"
+    if isinstance(learned, LearnedModel):
+        model, origin = learned, "given model"
+    elif isinstance(learned, (str, os.PathLike)):
+        try:
+            model = load_model(learned)
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"cannot read learned model {learned}: {exc}") from None
+        origin = f"model file {os.fspath(learned)}"
+    else:
+        model, origin = builtin_model(), "built-in model"
+        if model is None:
+            if learned is True:
+                raise UsageError("no built-in learned model file: train one with scripts/train_source_model.py")
+            return None, "no model file"
     if sorted(model.classes) != sorted(tax.classes):
+        if learned is not None:
+            raise UsageError(f"the learned model's classes {model.classes} are not the taxonomy's {tax.classes}")
         return None, f"the taxonomy's classes {tax.classes} are not the model's {model.classes}: rules only"
-    return model.for_classes(tax.classes), "built-in model"
+    return model.for_classes(tax.classes), origin
 
 
-def _learned_cue(model: LearnedModel, classes: list[str], delta: list[float], feats: list[str]) -> list[Any] | None:
-    """One evidence entry: the class the model raised most against the mean, by how much, and why."""
-    mean = sum(delta) / len(delta)
-    up = max(delta)
-    i = delta.index(up)
-    up -= mean
-    if up < 0.05:
+def _learned_cue(model: LearnedModel, classes: list[str], delta: list[float], feats: list[str], label: int,
+                 rules_label: int) -> list[Any] | None:
+    """One evidence entry for the chosen label: how far the model raised (or lowered) it against its
+    mean correction, and — when the model changed the label — the features that favoured it most over
+    the rules' choice."""
+    w = round(delta[label] - sum(delta) / len(delta), 3)
+    if label != rules_label:
+        words = ", ".join(model.top_features(feats, label, rules_label)) or "rule-family weights"
+    elif abs(w) < 0.05:
         return None
-    words = ", ".join(model.top_features(feats, i)) or "rule-family weights"
-    return ["model", classes[i], round(up, 3), words]
+    else:
+        words = "learned URL / caption words"
+    return ["model", classes[label], w, words]
 
 
 def _merge_phrases(url_phrases: PhraseIndex, caption_phrases: PhraseIndex, scale: float) -> PhraseIndex:

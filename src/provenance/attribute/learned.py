@@ -56,11 +56,7 @@ def sparse_features(parts: Any, toks: list[str]) -> list[str]:
         if parts.inner is not None and parts.host is not None:
             out.append("x:" + (parts.host.domain or parts.host.host))  # the proxy itself
         if hp is not None:
-            out.append("d:" + (hp.domain or hp.host))
-            if hp.brand:
-                out.append("b:" + hp.brand)
-            if hp.subdomain:
-                out += ["s:" + w for w in _LETTER_WORD.findall(hp.subdomain)]
+            out += _host_features(hp)
         head, _, name = target.path.partition("?")[0].rpartition("/")
         stem, dot, ext = name.rpartition(".")
         if not (dot and 2 <= len(ext) <= 5 and ext.isalnum()):  # an rpartition: a regex anchored at $ costs microseconds
@@ -70,6 +66,16 @@ def sparse_features(parts: Any, toks: list[str]) -> list[str]:
     if toks:
         out += ["w:" + t for t in dict.fromkeys(["#" if t[0].isdigit() else t for t in toks])]
     return out
+
+
+@lru_cache(maxsize=65536)
+def _host_features(hp: Any) -> tuple[str, ...]:
+    out = ["d:" + (hp.domain or hp.host)]
+    if hp.brand:
+        out.append("b:" + hp.brand)
+    if hp.subdomain:
+        out += ["s:" + w for w in _LETTER_WORD.findall(hp.subdomain)]
+    return tuple(out)
 
 
 _LETTER_WORD = re.compile(r"[a-z]{2,}")
@@ -119,10 +125,10 @@ class LearnedModel:
                 total = [t + v * x for t, x in zip(total, w)]
         return total
 
-    def top_features(self, feats: list[str], cls: int, n: int = 3) -> list[str]:
-        """The ``n`` present features that raise class number ``cls`` most (for evidence)."""
+    def top_features(self, feats: list[str], cls: int, against: int | None = None, n: int = 3) -> list[str]:
+        """The ``n`` present features that favour class number ``cls`` most (over class ``against``)."""
         index = self.index
-        found = [(index[f][cls], f) for f in feats if f in index]
+        found = [(w[cls] - (w[against] if against is not None else 0.0), f) for f in feats if (w := index.get(f))]
         found.sort(reverse=True)
         return [f for w, f in found[:n] if w > 0]
 
