@@ -181,3 +181,12 @@ def test_bad_taxonomy_files_are_user_errors(tmp_path, text, needle):
 
 def test_compact_watermark_text():
     assert compact("Getty Images®") == "gettyimages"
+
+
+@pytest.mark.parametrize("caption", ["a photo of astronaut", "picture of a thing", "image 3"])
+def test_thin_evidence_stays_other_even_when_the_model_guesses(caption):
+    """No host, no decisive word: the label is `other` with low confidence, not a forced guess."""
+    from provenance.attribute import SourceClassifier
+
+    att = SourceClassifier().classify(None, caption)
+    assert att.label == "other" and att.confidence < 0.4

@@ -107,6 +107,9 @@ class _Evidence:
         return (family, cls, match) in self.cues
 
 
+THIN_MODEL_CONFIDENCE = 0.35  # below this a model-made label of an item the rules left at `other` stays `other`
+
+
 class SourceClassifier:
     """Labels items with the classes of a :class:`Taxonomy`. Thread-safe after construction."""
 
@@ -345,6 +348,10 @@ class SourceClassifier:
         exps = [exp(s - top) for s in scores]
         z = sum(exps)
         probs = dict(zip(self.classes, [e / z for e in exps]))
+        if learned_cue is not None and rules_best == self._fallback_index and exps[best] / z < THIN_MODEL_CONFIDENCE:
+            # Thin evidence stays `other`: the model may move an item the rules could not place only
+            # when it is fairly sure, not on a near-uniform guess.
+            best = self._fallback_index
         label = self.classes[best]
         if learned_cue is not None:
             learned_cue = _learned_cue(model, self.classes, delta, feats, best, rules_best)
