@@ -20,6 +20,7 @@ from .spec import TINY, EncoderSpec, parse_spec
 log = logging.getLogger(__name__)
 
 RANDOM_INIT_SEED = 0
+PRECISION_CHECK_ITEMS = 8  # first-batch items embedded in float32 too, to check reduced precision
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz")
 
 
@@ -76,26 +77,32 @@ class Encoder:
         )
 
     # -- precision -------------------------------------------------------
-    def _settle_precision(self, run: Callable[[object], "object"]) -> "object | None":
-        """On the first batch, try the reduced precision; returns float32 features of that batch."""
+    def _settle_precision(self, run: Callable[[object], "object"], n: int) -> "object | None":
+        """On the first batch, try the reduced precision; returns that batch's features.
+
+        The float32 reference is computed on the first :data:`PRECISION_CHECK_ITEMS` items only:
+        a float32 forward of a whole batch would cost more than the rest of a short trace.
+        """
         import torch
 
         target = self._pending_precision
         self._pending_precision = None
-        reference = run(self._model).float()
+        m = min(n, PRECISION_CHECK_ITEMS)
+        reference = run(self._model, slice(0, m)).float()
         # Cast in place: on the rare fallback the float32 model is rebuilt, which is cheaper
         # than cloning ~600 MB of weights on every run.
         reduced_model = self._model.to(torch_dtype(target))
-        reduced = run(reduced_model).float()
-        cos = torch.nn.functional.cosine_similarity(reference, reduced, dim=-1)
+        reduced = run(reduced_model, slice(None)).float()
+        cos = torch.nn.functional.cosine_similarity(reference, reduced[:m], dim=-1)
         worst = float(cos.min()) if cos.numel() else 1.0
-        self.precision_check = {"requested": target, "min_cosine_vs_fp32": worst, "threshold": MIN_COSINE}
+        self.precision_check = {"requested": target, "min_cosine_vs_fp32": worst, "threshold": MIN_COSINE, "checked_items": m}
         if worst >= MIN_COSINE:
             self._model = reduced_model
             self.precision = target
             self.precision_check["used"] = target
             return reduced
         self._model = self._reload_fp32()
+        reference = run(self._model, slice(None)).float()
         warnings.warn(
             f"{target} embeddings differ from float32 (worst cosine {worst:.5f} < {MIN_COSINE}); using fp32",
             RuntimeWarning,
@@ -118,11 +125,11 @@ class Encoder:
         with torch.inference_mode():
             x = pixels.to(self.device, non_blocking=True)
 
-            def run(model):
+            def run(model, rows=slice(None)):
                 dtype = next(model.parameters()).dtype
-                return model.encode_image(x.to(dtype))
+                return model.encode_image(x[rows].to(dtype))
 
-            feats = self._settle_precision(run) if self._pending_precision else run(self._model)
+            feats = self._settle_precision(run, len(x)) if self._pending_precision else run(self._model)
             return _normalise(feats)
 
     def embed_images(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
@@ -147,10 +154,10 @@ class Encoder:
             for i in range(0, len(texts), batch_size):
                 tokens = self.tokenizer(list(texts[i : i + batch_size])).to(self.device)
 
-                def run(model):
-                    return model.encode_text(tokens)
+                def run(model, rows=slice(None)):
+                    return model.encode_text(tokens[rows])
 
-                feats = self._settle_precision(run) if self._pending_precision else run(self._model)
+                feats = self._settle_precision(run, len(tokens)) if self._pending_precision else run(self._model)
                 out.append(_normalise(feats))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 

@@ -47,6 +47,7 @@ class PartReader:
         self.first_ids = [int(p["first_id"]) for p in self.parts]
         self._files: dict[str, Any] = {}
         self._groups: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._group_starts: dict[str, np.ndarray] = {}
         self._vectors: dict[str, np.ndarray] = {}
 
     def _locate(self, id_: int) -> tuple[dict[str, Any], int]:
@@ -76,20 +77,31 @@ class PartReader:
             self._groups.move_to_end(key)
         return table
 
+    def _group_of(self, name: str, offset: int) -> tuple[int, int]:
+        """(row group, its first row) holding ``offset`` of part ``name``."""
+        starts = self._group_starts.get(name)
+        if starts is None:
+            md = self._parquet(name).metadata
+            starts = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
+            self._group_starts[name] = starts
+        rg = int(np.searchsorted(starts, offset, side="right")) - 1
+        return rg, int(starts[rg])
+
     def rows(self, ids: Iterable[int]) -> list[dict[str, Any]]:
-        """Metadata rows for ``ids`` (in the given order), reading only the row groups needed."""
-        out = []
-        for id_ in ids:
-            part, offset = self._locate(int(id_))
-            pf = self._parquet(part["name"])
-            md = pf.metadata
-            rg, start = 0, 0
-            while start + md.row_group(rg).num_rows <= offset:
-                start += md.row_group(rg).num_rows
-                rg += 1
-            table = self._row_group(part["name"], rg)
-            out.append(table.slice(offset - start, 1).to_pylist()[0])
-        return out
+        """Metadata rows for ``ids`` (in the given order), reading each needed row group once."""
+        ids = [int(i) for i in ids]
+        wanted: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for pos, id_ in enumerate(ids):
+            part, offset = self._locate(id_)
+            rg, start = self._group_of(part["name"], offset)
+            wanted.setdefault((part["name"], rg), []).append((pos, offset - start))
+        out: list[dict[str, Any] | None] = [None] * len(ids)
+        for (name, rg), hits in wanted.items():
+            table = self._row_group(name, rg)
+            picked = table.take([o for _, o in hits]).to_pylist()
+            for (pos, _), row in zip(hits, picked):
+                out[pos] = row
+        return out  # type: ignore[return-value]
 
     def part_vectors(self, name: str) -> np.ndarray:
         arr = self._vectors.get(name)

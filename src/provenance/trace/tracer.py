@@ -79,8 +79,9 @@ def trace_images(
             chunk = loaded[s : s + batch_size]
             vecs = enc.embed_images([im for _, _, im in chunk])
             scores, ids = index.search(vecs, k)
+            rows = _rows_by_id(index, ids)
             for (i, name, _), sc, idx in zip(chunk, scores, ids):
-                res = _result(index, name, "image", sc, idx, thr)
+                res = _result(index, name, "image", sc, idx, thr, rows)
                 if composer is not None:
                     res.composition = composer(res)
                 results[i] = res
@@ -96,10 +97,11 @@ def trace_texts(index, texts: Sequence[str], *, k: int = 20, encoder: str | None
     thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
     vecs = enc.embed_texts(list(texts))
     scores, ids = index.search(vecs, k)
+    rows = _rows_by_id(index, ids)
     out = []
     for t, sc, idx in zip(texts, scores, ids):
         # Text-image cosines live on another scale than image-image ones: no near-duplicate flags.
-        res = _result(index, t, "text", sc, idx, math.inf)
+        res = _result(index, t, "text", sc, idx, math.inf, rows)
         res.near_duplicate_threshold = thr
         if composer is not None:
             res.composition = composer(res)
@@ -107,9 +109,16 @@ def trace_texts(index, texts: Sequence[str], *, k: int = 20, encoder: str | None
     return out
 
 
-def _result(index, query: str, kind: str, scores: np.ndarray, ids: np.ndarray, thr: float) -> TraceResult:
+def _rows_by_id(index, ids: np.ndarray) -> dict[int, dict[str, Any]]:
+    """Metadata of every neighbour of a batch of queries in one lookup (shared row groups read once)."""
+    unique = sorted({int(i) for i in np.asarray(ids).ravel() if i >= 0})
+    return dict(zip(unique, index.rows(unique)))
+
+
+def _result(index, query: str, kind: str, scores: np.ndarray, ids: np.ndarray, thr: float,
+            rows_by_id: dict[int, dict[str, Any]]) -> TraceResult:
     valid = [(float(s), int(i)) for s, i in zip(scores, ids) if i >= 0]
-    rows = index.rows([i for _, i in valid])
+    rows = [rows_by_id[i] for _, i in valid]
     neighbours = []
     for rank, ((sim, id_), row) in enumerate(zip(valid, rows), start=1):
         probs = {k[2:]: float(v) for k, v in row.items() if k.startswith("p_") and v is not None}
