@@ -117,7 +117,7 @@ def _print_results(ix, results, show: int, notes: list[str]) -> None:
         for n in r.neighbours[:show]:
             label = (n.label or "-") + (" selfie" if n.selfie else "")
             sim = f"{n.similarity:.4f}" + (" ≈dup" if n.near_duplicate else "")
-            t.add_row(str(n.rank), sim, label, Text(n.caption or "", no_wrap=True), Text(n.host or (n.key or "")[-28:]), str(n.id))
+            t.add_row(str(n.rank), sim, label, Text(n.caption or "", no_wrap=True), Text(n.host or _tail(n.key or "", 28)), str(n.id))
         out.print(t)
         if r.composition:
             _print_composition(out, r.composition)
@@ -138,3 +138,8 @@ def _print_composition(out, comp: dict) -> None:
         parts.append(f"{label} {s['share']:.0%} [{s['low']:.0%}–{s['high']:.0%}]")
     if parts:
         out.print("  nearest-neighbour source composition: " + ", ".join(parts), markup=False)
+
+
+def _tail(text: str, width: int) -> str:
+    """The end of a long key (a local path, a shard member): that is the part that tells items apart."""
+    return text if len(text) <= width else "…" + text[-(width - 1):]
