@@ -25,9 +25,13 @@ class AttributionLabeler:
     """The :class:`provenance.index.builder.Labeler` of this package."""
 
     def __init__(self, taxonomy: Taxonomy | str | os.PathLike | None = None, *, faces: bool = True, ocr: bool = False,
-                 zero_shot: bool | None = None):
+                 zero_shot: bool | None = None, workers: int | None = None):
+        from .pool import LabelPool
+
         tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
         self.classifier = SourceClassifier(tax)
+        # Helper processes for large builds (``workers`` of them; default one per extra core).
+        self.pool = LabelPool(self.classifier, workers)
         self.taxonomy = tax
         self.faces = faces
         self.ocr = ocr
@@ -42,10 +46,12 @@ class AttributionLabeler:
 
     def __call__(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
         zs = self.zero_shot.evidence(vectors) if self.zero_shot is not None and len(rows) else None
-        classify = self.classifier.classify
-        for i, row in enumerate(rows):
-            att = classify(row.get("url"), row.get("caption"), columns=row, image=row, zero_shot=zs[i] if zs else None)
-            row.update(att.fields())
+        for row, fields in zip(rows, self.pool.label(rows, zs)):
+            row.update(fields)
+
+    def close(self) -> None:
+        """Stop helper processes (the builder calls this when a build ends, however it ends)."""
+        self.pool.close()
 
     def describe(self) -> dict[str, Any]:
         t = self.taxonomy
@@ -96,9 +102,10 @@ def make_analyzer(faces: bool, ocr: bool, taxonomy: Taxonomy) -> Callable[[Any],
 
 
 def build_hooks(taxonomy: str | os.PathLike | None = None, faces: bool = True, ocr: bool = False,
-                zero_shot: bool | None = None) -> dict[str, Any]:
-    """``{"labeler": ..., "analyzer": ...}`` for :func:`provenance.index.build_index`."""
-    labeler = AttributionLabeler(taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot)
+                zero_shot: bool | None = None, workers: int | None = None) -> dict[str, Any]:
+    """``{"labeler": ..., "analyzer": ...}`` for :func:`provenance.index.build_index`; ``workers``:
+    helper processes for labelling large builds (default one per extra core, 0 for none)."""
+    labeler = AttributionLabeler(taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot, workers=workers)
     return {"labeler": labeler, "analyzer": make_analyzer(faces, ocr, labeler.taxonomy)}
 
 

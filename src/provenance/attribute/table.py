@@ -8,7 +8,6 @@ from typing import Any, Iterable
 
 from ..errors import UsageError
 from .classifier import SourceClassifier
-from .learned import builtin_model_path
 from .taxonomy import Taxonomy
 
 PARALLEL_MIN_ROWS = 200_000  # below this, starting worker processes costs more than it saves
@@ -59,8 +58,6 @@ def classify_rows(
     marks = table.column(watermark_col).to_pylist() if watermark_col else [None] * table.num_rows
     out_names = output_columns(clf.classes)
     n_workers = workers or (min(8, os.cpu_count() or 1) if table.num_rows >= PARALLEL_MIN_ROWS else 1)
-    if clf.model is not None and clf.model.source == "memory":
-        n_workers = 1  # a model built in memory cannot be handed to worker processes by its file
     if n_workers > 1 and table.num_rows > CHUNK_ROWS:
         columns = _parallel(clf, urls, caps, marks, out_names, n_workers)
     else:
@@ -85,33 +82,28 @@ def _columns(clf: SourceClassifier, urls, caps, marks, out_names: list[str]) -> 
     return {n: list(col) for n, col in zip(out_names, zip(*rows))}  # one transpose, in C
 
 
-_worker_clf: SourceClassifier | None = None
-
-
-def _worker_init(taxonomy_file: str | None, learned) -> None:
-    global _worker_clf
-    _worker_clf = SourceClassifier(taxonomy_file, learned=learned)
-
-
 def _worker_chunk(args) -> dict[str, list]:
+    from . import pool
+
     urls, caps, marks, out_names = args
-    return _columns(_worker_clf, urls, caps, marks, out_names)
+    assert pool._worker is not None
+    return _columns(pool._worker, urls, caps, marks, out_names)
 
 
 def _parallel(clf: SourceClassifier, urls, caps, marks, out_names: list[str], n_workers: int) -> dict[str, list]:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    sources = clf.tax.sources
-    user = None if sources == ["builtin"] else sources[-1]  # workers rebuild the same taxonomy from its file
-    # ... and use the same learned model: none, the built-in one, or the same file
-    learned = False if clf.model is None else (None if clf.model.source == str(builtin_model_path()) else clf.model.source)
+    from .pool import _init, classifier_recipe
+
+    recipe = classifier_recipe(clf)  # workers rebuild the same taxonomy and model from their files
+    if recipe is None:
+        return _columns(clf, urls, caps, marks, out_names)
     chunks = [(urls[i:i + CHUNK_ROWS], caps[i:i + CHUNK_ROWS], marks[i:i + CHUNK_ROWS], out_names)
               for i in range(0, len(urls), CHUNK_ROWS)]
     columns: dict[str, list] = {n: [] for n in out_names}
     # spawn: workers start clean, whatever threads this process (pyarrow, torch) has running
-    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             initargs=(user, learned)) as pool:
+    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=recipe) as pool:
         for part in pool.map(_worker_chunk, chunks):
             for n in out_names:
                 columns[n].extend(part[n])

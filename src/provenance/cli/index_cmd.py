@@ -32,6 +32,8 @@ from .common import (console, device_option, emit_json, json_option, parse_size,
 @click.option("--commit-every", type=click.IntRange(1), default=2048, show_default=True,
               help="Items per journaled part: at most this much work is redone after an interruption.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Image decoding threads.")
+@click.option("--label-workers", type=click.IntRange(0, 64), default=None,
+              help="Helper processes sharing source labelling in large builds (default: one per extra core; 0: none).")
 @click.option("--split", default=None, help="[hf] dataset split (default: train).")
 @click.option("--image-col", default=None, help="[hf] image column.")
 @click.option("--caption-col", default=None, help="[hf] caption column.")
@@ -48,7 +50,7 @@ from .common import (console, device_option, emit_json, json_option, parse_size,
 @progress_option
 @json_option
 def index_cmd(name, sources, shards, fmt, encoder, append, overwrite, strict, index_factory, memory_budget, target_recall,
-              batch_size, commit_every, workers, split, image_col, caption_col, url_col, key_col, streaming,
+              batch_size, commit_every, workers, label_workers, split, image_col, caption_col, url_col, key_col, streaming,
               taxonomy, faces, ocr, zero_shot, precision, device, progress, as_json):
     """Build, resume or extend the index NAME from one or more sources.
 
@@ -92,7 +94,7 @@ def index_cmd(name, sources, shards, fmt, encoder, append, overwrite, strict, in
         commit_every=commit_every, precision=precision, device=device, workers=workers,
         hf={k: v for k, v in hf.items() if v is not None}, progress=progress_enabled(progress),
     )
-    hooks = _attribution_hooks(taxonomy=taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot)
+    hooks = _attribution_hooks(taxonomy=taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot, workers=label_workers)
     report = build_index(name, list(sources), opts, **hooks)
     if as_json:
         emit_json(report.to_dict())

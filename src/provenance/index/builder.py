@@ -56,6 +56,8 @@ class Labeler(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
+    # Optional: ``close()``, called when the build ends, releases what the labeler started.
+
 
 @dataclass
 class BuildOptions:
@@ -139,7 +141,11 @@ def build_index(
         raise UsageError("no source given: pass --from SOURCE")
     directory = index_dir_for(index)
     with WriteLock(directory):
-        return _Builder(directory, [os.fspath(s) for s in srcs], opts, labeler, analyzer).run()
+        try:
+            return _Builder(directory, [os.fspath(s) for s in srcs], opts, labeler, analyzer).run()
+        finally:
+            if labeler is not None and hasattr(labeler, "close"):
+                labeler.close()
 
 
 class _Builder:

@@ -1,0 +1,111 @@
+"""Share index-build labelling with helper processes.
+
+Labelling is pure Python (about 17k rows/s on one core), so for builds from precomputed
+embeddings it is most of the ingest time. A build's labeler labels part of every large
+part itself and hands the rest to worker processes (the GIL rules out threads), which
+rebuild the same classifier from its taxonomy and model files. Small builds never start
+a worker: spawning one costs about a second.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from .classifier import SourceClassifier
+from .learned import builtin_model_path
+
+START_AFTER_ROWS = 100_000  # rows labelled in-process before a pool is worth starting
+MIN_SPLIT_ROWS = 512  # parts smaller than this are labelled in-process
+IMAGE_KEYS = ("img_selfie_framing", "img_faces", "img_watermark")
+
+
+def default_workers() -> int:
+    """Helper processes: one per core beyond the first (the builder's own process labels a share too)."""
+    return max(0, min(7, (os.cpu_count() or 1) - 1))
+
+
+def classifier_recipe(clf: SourceClassifier) -> tuple[str | None, Any] | None:
+    """(taxonomy file, learned-model argument) that rebuild ``clf`` in another process, or None when
+    it cannot be rebuilt from files (a taxonomy or model made in memory)."""
+    sources = clf.tax.sources
+    if sources != ["builtin"] and not (sources and os.path.isfile(str(sources[-1]))):
+        return None
+    if clf.model is not None and clf.model.source == "memory":
+        return None
+    taxonomy = None if sources == ["builtin"] else str(sources[-1])
+    learned = False if clf.model is None else (None if clf.model.source == str(builtin_model_path()) else clf.model.source)
+    return taxonomy, learned
+
+
+_worker: SourceClassifier | None = None
+
+
+def _init(taxonomy: str | None, learned: Any) -> None:
+    global _worker
+    _worker = SourceClassifier(taxonomy, learned=learned)
+
+
+def label_slim(clf: SourceClassifier, rows: list[tuple]) -> list[dict[str, Any]]:
+    """Fields for rows given as (url, caption, signals, zero_shot) tuples."""
+    classify = clf.classify
+    return [classify(u, c, columns=s, image=s, zero_shot=z).fields() for u, c, s, z in rows]
+
+
+def _work(rows: list[tuple]) -> list[dict[str, Any]]:
+    assert _worker is not None
+    return label_slim(_worker, rows)
+
+
+class LabelPool:
+    """Lazily started worker processes labelling a share of each large batch of index rows."""
+
+    def __init__(self, clf: SourceClassifier, workers: int | None = None):
+        self.clf = clf
+        self.workers = default_workers() if workers is None else max(0, int(workers))
+        self.recipe = classifier_recipe(clf) if self.workers else None
+        self.columns = set(clf.tax.columns)
+        self.seen = 0
+        self.started = False  # whether workers ever ran (for tests and reports)
+        self._pool = None
+
+    @property
+    def active(self) -> bool:
+        return self._pool is not None
+
+    def slim(self, row: Mapping[str, Any], zero_shot: Mapping[str, float] | None) -> tuple:
+        """What classify() reads of an index row: URL, caption, the taxonomy's columns, image cues."""
+        signals = {k: v for k, v in row.items() if (k in IMAGE_KEYS or k.lower() in self.columns) and v is not None}
+        return row.get("url"), row.get("caption"), signals or None, zero_shot
+
+    def label(self, rows: list[dict[str, Any]], zero_shot: list | None) -> list[dict[str, Any]]:
+        """Fields per row, in order."""
+        slim = [self.slim(r, zero_shot[i] if zero_shot else None) for i, r in enumerate(rows)]
+        n = len(slim)
+        self.seen += n
+        if self.recipe is None or n < MIN_SPLIT_ROWS or (self._pool is None and self.seen < START_AFTER_ROWS):
+            return label_slim(self.clf, slim)
+        pool = self._start()
+        # Equal shares; this process takes the first while the workers run.
+        share = -(-n // (self.workers + 1))
+        futures = [pool.submit(_work, slim[i:i + share]) for i in range(share, n, share)]
+        out = label_slim(self.clf, slim[:share])
+        for f in futures:
+            out.extend(f.result())
+        return out
+
+    def _start(self):
+        if self._pool is None:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: workers start clean, whatever threads (pyarrow, torch, FAISS) this process runs
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init,
+                                             initargs=self.recipe)
+            self.started = True
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
