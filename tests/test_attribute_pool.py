@@ -88,3 +88,19 @@ def test_index_build_with_label_workers_matches_a_single_process_build(eager, tm
         tables[workers] = [r for t in parts for r in t.select(["key", "label", "label_confidence", "selfie", "evidence"]).to_pylist()]
     assert len(tables[1]) == len(rows)
     assert tables[0] == tables[1]
+
+
+def test_share_moves_to_the_workers_when_the_caller_is_busy_between_batches(eager):
+    import time
+
+    p = label_pool.LabelPool(SourceClassifier(), workers=1)
+    rows = web_rows(400)
+    try:
+        first = p.share
+        for _ in range(3):
+            wait = p.submit(rows, None)
+            time.sleep(0.3)  # the builder reading the next chunk
+            assert len(wait()) == len(rows)
+        assert p.share < first / 2  # the workers now take most of each batch
+    finally:
+        p.close()

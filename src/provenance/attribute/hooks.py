@@ -45,9 +45,19 @@ class AttributionLabeler:
         self.zero_shot_reason = reason
 
     def __call__(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> None:
+        self.submit(rows, vectors)()
+
+    def submit(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> Callable[[], None]:
+        """Start labelling ``rows`` (helper processes share large batches); the returned function
+        waits until every row's fields are in place."""
         zs = self.zero_shot.evidence(vectors) if self.zero_shot is not None and len(rows) else None
-        for row, fields in zip(rows, self.pool.label(rows, zs)):
-            row.update(fields)
+        pending = self.pool.submit(rows, zs)
+
+        def wait() -> None:
+            for row, fields in zip(rows, pending()):
+                row.update(fields)
+
+        return wait
 
     def close(self) -> None:
         """Stop helper processes (the builder calls this when a build ends, however it ends)."""

@@ -10,7 +10,8 @@ a worker: spawning one costs about a second.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+import time
+from typing import Any, Callable, Mapping
 
 from .classifier import SourceClassifier
 from .learned import builtin_model_path
@@ -52,9 +53,11 @@ def label_slim(clf: SourceClassifier, rows: list[tuple]) -> list[dict[str, Any]]
     return [classify(u, c, columns=s, image=s, zero_shot=z).fields() for u, c, s, z in rows]
 
 
-def _work(rows: list[tuple]) -> list[dict[str, Any]]:
+def _work(rows: list[tuple]) -> tuple[list[dict[str, Any]], float]:
     assert _worker is not None
-    return label_slim(_worker, rows)
+    t0 = time.perf_counter()
+    out = label_slim(_worker, rows)
+    return out, time.perf_counter() - t0
 
 
 class LabelPool:
@@ -68,6 +71,10 @@ class LabelPool:
         self.seen = 0
         self.started = False  # whether workers ever ran (for tests and reports)
         self._pool = None
+        self.share = 1.0 / (self.workers + 1)  # of each batch, labelled in this process
+        self._mine_cost: float | None = None  # seconds per row, here
+        self._worker_cost: float | None = None  # seconds per row, in a worker
+        self._between: float | None = None  # seconds the caller spent between submit and result
 
     @property
     def active(self) -> bool:
@@ -80,19 +87,53 @@ class LabelPool:
 
     def label(self, rows: list[dict[str, Any]], zero_shot: list | None) -> list[dict[str, Any]]:
         """Fields per row, in order."""
+        return self.submit(rows, zero_shot)()
+
+    def submit(self, rows: list[dict[str, Any]], zero_shot: list | None) -> Callable[[], list[dict[str, Any]]]:
+        """Start labelling ``rows``; the returned function gives their fields, in order.
+
+        This process labels its share before returning; the workers' shares run on while the
+        caller does other work (reading the next chunk) until it asks for the result. The share
+        is re-balanced after every batch so that neither side waits for the other.
+        """
         slim = [self.slim(r, zero_shot[i] if zero_shot else None) for i, r in enumerate(rows)]
         n = len(slim)
         self.seen += n
         if self.recipe is None or n < MIN_SPLIT_ROWS or (self._pool is None and self.seen < START_AFTER_ROWS):
-            return label_slim(self.clf, slim)
+            out = label_slim(self.clf, slim)
+            return lambda: out
         pool = self._start()
-        # Equal shares; this process takes the first while the workers run.
-        share = -(-n // (self.workers + 1))
-        futures = [pool.submit(_work, slim[i:i + share]) for i in range(share, n, share)]
-        out = label_slim(self.clf, slim[:share])
-        for f in futures:
-            out.extend(f.result())
-        return out
+        self._rebalance(n)
+        mine = min(n - 1, max(1, round(n * self.share)))
+        step = -(-(n - mine) // self.workers)
+        futures = [pool.submit(_work, slim[i:i + step]) for i in range(mine, n, step)]
+        t0 = time.perf_counter()
+        out = label_slim(self.clf, slim[:mine])
+        t1 = time.perf_counter()
+        self._mine_cost = (t1 - t0) / mine
+
+        def result() -> list[dict[str, Any]]:
+            t2 = time.perf_counter()
+            costs = []
+            for f in futures:
+                part, seconds = f.result()
+                out.extend(part)
+                costs.append(seconds / max(1, len(part)))
+            self._worker_cost = max(costs)
+            self._between = t2 - t1  # what the caller did meanwhile, to be overlapped next time
+            return out
+
+        return result
+
+    def _rebalance(self, n: int) -> None:
+        """This process's share of the next batch: its own labelling plus the caller's work in between
+        should take as long as a worker's labelling of its share."""
+        mine, theirs, between = self._mine_cost, self._worker_cost, self._between
+        if mine is None or theirs is None:
+            return
+        w = self.workers
+        share = (n * theirs / w - between) / (n * (mine + theirs / w))
+        self.share = min(0.9, max(0.02, share))
 
     def _start(self):
         if self._pool is None:

@@ -56,7 +56,9 @@ class Labeler(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
-    # Optional: ``close()``, called when the build ends, releases what the labeler started.
+    # Optional: ``submit(rows, vectors)`` starts labelling and returns a function that waits until the
+    # rows' fields are in place (the builder reads the next chunk meanwhile); ``close()``, called when
+    # the build ends, releases what the labeler started.
 
 
 @dataclass
@@ -157,6 +159,7 @@ class _Builder:
         self.analyzer = analyzer
         self.journal = Journal(directory)
         self.t0 = time.time()
+        self._unfinished: Callable[[], None] | None = None
 
     # -- setup ---------------------------------------------------------------
     def run(self) -> BuildReport:
@@ -309,10 +312,15 @@ class _Builder:
                 commit()
         if chunk or skips:
             commit()
+        self._drain()
         self.journal.append({"op": "unit_done", "unit": unit.key, "source": src.text, "already_indexed": already, "time": _now()})
         return added, already
 
     def _commit_chunk(self, src, unit_key: str, items: list[Item], skips: list[Skip]) -> int:
+        """Turn ``items`` into the next part. The part is finished (labels in, Parquet written,
+        journaled) by :meth:`_drain`, which runs before the next part starts: labelling done by
+        helper processes then overlaps with reading the next chunk."""
+        self._drain()
         rows, vecs = [], []
         embedded = self._embed(src, items, skips)
         for item, vec in embedded:
@@ -327,22 +335,44 @@ class _Builder:
         name = part_name(state.next_part_number)
         first_id = state.next_id
         matrix = np.ascontiguousarray(np.stack(vecs), dtype=np.float32)
-        table = self._table(rows, first_id, src.text, matrix)
+        meta = self._rows(rows, first_id, src.text)
+        wait = self._label(meta, matrix)
         parts = self.dir / PARTS_DIR
         parts.mkdir(parents=True, exist_ok=True)
         with atomic_path(parts / f"{name}.npy") as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, matrix, allow_pickle=False)
-        import pyarrow.parquet as pq
 
-        with atomic_path(parts / f"{name}.parquet") as tmp:
-            pq.write_table(table, tmp, row_group_size=ROW_GROUP)
-        failpoint("part-written")
-        part = {"op": "part", "name": name, "first_id": first_id, "count": len(rows), **record}
-        self.journal.append(part)
-        failpoint("part-journaled")
-        state.pending_parts.append(part)
+        def finish() -> None:
+            import pyarrow.parquet as pq
+
+            wait()
+            with atomic_path(parts / f"{name}.parquet") as tmp:
+                pq.write_table(rows_to_table(meta), tmp, row_group_size=ROW_GROUP)
+            failpoint("part-written")
+            part = {"op": "part", "name": name, "first_id": first_id, "count": len(meta), **record}
+            self.journal.append(part)
+            failpoint("part-journaled")
+            state.pending_parts.append(part)
+
+        self._unfinished = finish
         return len(rows)
+
+    def _drain(self) -> None:
+        """Finish the part :meth:`_commit_chunk` left open, if any."""
+        finish, self._unfinished = self._unfinished, None
+        if finish is not None:
+            finish()
+
+    def _label(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> Callable[[], None]:
+        """Start labelling ``rows``; the returned function waits until their fields are in place."""
+        if self.labeler is None:
+            return lambda: None
+        submit = getattr(self.labeler, "submit", None)
+        if submit is not None:
+            return submit(rows, vectors)
+        self.labeler(rows, vectors)
+        return lambda: None
 
     def _embed(self, src, items: list[Item], skips: list[Skip]):
         dim = self.identity["dim"]
@@ -361,7 +391,7 @@ class _Builder:
             else:
                 yield out
 
-    def _table(self, items: list[Item], first_id: int, source_text: str, vectors: np.ndarray):
+    def _rows(self, items: list[Item], first_id: int, source_text: str) -> list[dict[str, Any]]:
         rows = []
         for i, it in enumerate(items):
             m = it.meta
@@ -386,9 +416,7 @@ class _Builder:
                 elif k not in row and k not in ("width", "height", "shard", "url", "caption"):
                     row[k] = v
             rows.append(row)
-        if self.labeler is not None:
-            self.labeler(rows, vectors)
-        return rows_to_table(rows)
+        return rows
 
     def _build_skips(self, state: BuildState) -> list[dict[str, str]]:
         """Skips of the current (uncommitted) build, each input once however often it was retried."""
