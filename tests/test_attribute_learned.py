@@ -78,7 +78,7 @@ def test_deterministic_and_probabilities_sum_to_one(bulk_rows):
 def test_unseen_features_add_nothing(clf):
     m = clf.model
     assert m.scores(["w:qzxqzxunseen", "d:nowhere-qzx.example"], {}) == [0.0] * len(clf.classes)
-    att = clf.classify("https://qzx-unknown.example/qzxa/qzxb.jpg", "qzxv wvvq")
+    att = clf.classify("https://qzx-qzxq.example/qzxa/qzxb.jpg", "qzxv wvvq")
     assert att.label == "other" and not [e for e in att.evidence if e[0] == "model"]
     # known words still move the scores of an unknown site
     assert any(v != 0.0 for v in m.scores(["w:dress", "w:sale"], {}))
