@@ -120,3 +120,22 @@ def test_pipeline_falls_back_to_the_encoders_transform(photos):
     (item, vec), = list(embed_items(_items([blob]), enc))
     assert calls == [(800, 600)]  # not drafted: the fast path was not used
     np.testing.assert_allclose(vec, enc.embed_images([decode_image(blob)])[0], atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+@pytest.mark.parametrize("mode", ["normal", "idle"])
+def test_decode_threads_run_at_idle_priority_only_when_asked(tiny, photos, monkeypatch, mode):
+    import os
+
+    monkeypatch.setenv("PROVENANCE_DECODE_PRIORITY", mode)
+    policies = []
+
+    def analyze(im):
+        policies.append(os.sched_getscheduler(0))  # the decode thread's own policy
+        return {}
+
+    blob = jpeg_bytes(photos["coins"])
+    out = list(embed_items(_items([blob, blob]), tiny, analyze=analyze))
+    assert len(out) == 2
+    assert set(policies) == {os.SCHED_IDLE if mode == "idle" else os.SCHED_OTHER}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's thread is untouched
