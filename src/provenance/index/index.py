@@ -30,6 +30,7 @@ class Index:
         self.parts = PartReader(self.path, manifest["parts"])
         self._encoders: dict[tuple, Future] = {}
         self._encoders_lock = threading.Lock()
+        self._prefetched: Future | None = None
 
     # -- facts -----------------------------------------------------------------
     @property
@@ -78,7 +79,30 @@ class Index:
         if k < 1:
             raise UsageError("k must be at least 1")
         plan = faiss_plan.IndexPlan.from_dict(self.manifest["faiss"])
+        self._await_prefetch()
         return faiss_plan.search(self.faiss_index, plan, q, int(k), self.stored_vectors, nprobe=nprobe)
+
+    def prefetch(self) -> None:
+        """Load what searches and metadata lookups need (the FAISS index, Parquet footers) in a
+        background thread, so that it overlaps other start-up work such as loading the model."""
+        if self._prefetched is None:
+            fut: Future = Future()
+            self._prefetched = fut
+
+            def run() -> None:
+                try:
+                    self.faiss_index
+                    self.stored_vectors
+                    self.parts.prefetch()
+                except BaseException:  # the caller's own access reports it, where it belongs
+                    pass
+                fut.set_result(None)
+
+            threading.Thread(target=run, name="index-prefetch", daemon=True).start()
+
+    def _await_prefetch(self) -> None:
+        if self._prefetched is not None:
+            self._prefetched.result()
 
     @cached_property
     def stored_vectors(self):
@@ -90,6 +114,7 @@ class Index:
     # -- metadata ----------------------------------------------------------------
     def rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """Metadata rows by id, reading only the Parquet row groups that hold them."""
+        self._await_prefetch()
         return self.parts.rows(ids)
 
     def metadata(self, columns: Sequence[str] | None = None):

@@ -55,6 +55,8 @@ def trace_images(
     image instead of raising, so batches keep going.
     """
     thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
+    if hasattr(index, "prefetch"):
+        index.prefetch()  # FAISS and metadata footers load while images decode and the model loads
     results: list[TraceResult | None] = [None] * len(images)
     loaded: list[tuple[int, str, Any]] = []
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2), thread_name_prefix="decode") as pool:
