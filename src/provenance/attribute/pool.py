@@ -43,7 +43,12 @@ _worker: SourceClassifier | None = None
 
 
 def _init(taxonomy: str | None, learned: Any) -> None:
+    import signal
+
     global _worker
+    # Ctrl-C is the parent's to handle (it stops the pool and says how to resume); a worker
+    # dying of it would only print tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = SourceClassifier(taxonomy, learned=learned)
 
 
