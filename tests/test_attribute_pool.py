@@ -104,3 +104,20 @@ def test_share_moves_to_the_workers_when_the_caller_is_busy_between_batches(eage
         assert p.share < first / 2  # the workers now take most of each batch
     finally:
         p.close()
+
+
+def test_workers_that_cannot_start_fall_back_to_labelling_here(eager, tmp_path):
+    taxonomy = tmp_path / "mine.toml"
+    taxonomy.write_text('[meta]\nname = "mine"\nversion = "1"\n\n[stock.hosts]\n"example-stock.test" = 4.0\n')
+    clf = SourceClassifier(str(taxonomy))
+    rows = web_rows(300) + [{"url": "https://img.example-stock.test/1.jpg", "caption": "a photo"}]
+    expected = [clf.classify(r["url"], r["caption"], columns=r, image=r).fields() for r in rows]
+    assert expected[-1]["label"] == "stock"
+    p = label_pool.LabelPool(clf, workers=1)
+    taxonomy.unlink()  # the workers rebuild the classifier from this file: now they cannot start
+    try:
+        with pytest.warns(RuntimeWarning, match="labelling continues in this process"):
+            assert p.label(rows, None) == expected  # no row lost, same labels
+        assert p.label(rows[:50], None) == expected[:50] and not p.active  # and no more attempts
+    finally:
+        p.close()

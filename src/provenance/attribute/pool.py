@@ -111,7 +111,12 @@ class LabelPool:
         self._rebalance(n)
         mine = min(n - 1, max(1, round(n * self.share)))
         step = -(-(n - mine) // self.workers)
-        futures = [pool.submit(_work, slim[i:i + step]) for i in range(mine, n, step)]
+        try:
+            futures = [pool.submit(_work, slim[i:i + step]) for i in range(mine, n, step)]
+        except Exception as exc:  # the pool broke since the last batch
+            self._give_up(exc)
+            out = label_slim(self.clf, slim)
+            return lambda: out
         t0 = time.perf_counter()
         out = label_slim(self.clf, slim[:mine])
         t1 = time.perf_counter()
@@ -120,8 +125,12 @@ class LabelPool:
         def result() -> list[dict[str, Any]]:
             t2 = time.perf_counter()
             costs = []
-            for f in futures:
-                part, seconds = f.result()
+            for k, f in enumerate(futures):
+                try:
+                    part, seconds = f.result()
+                except Exception as exc:  # a worker that cannot start or died: never lose the rows
+                    self._give_up(exc)
+                    part, seconds = label_slim(self.clf, slim[mine + k * step:mine + (k + 1) * step]), 0.0
                 out.extend(part)
                 costs.append(seconds / max(1, len(part)))
             self._worker_cost = max(costs)
@@ -129,6 +138,20 @@ class LabelPool:
             return out
 
         return result
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Label in this process from now on, and say why once."""
+        if self.recipe is not None:
+            import warnings
+
+            warnings.warn(
+                f"source-labelling worker processes failed ({type(exc).__name__}: {exc}); labelling continues in this "
+                "process. In a script, call build_index under `if __name__ == \"__main__\":` (worker processes import "
+                "the main module), or pass workers=0 / --label-workers 0.", RuntimeWarning, stacklevel=2)
+        self.recipe = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _rebalance(self, n: int) -> None:
         """This process's share of the next batch: its own labelling plus the caller's work in between
