@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "build_index": ("provenance.index", "build_index"),
+    "build_index": ("provenance.api", "build_index"),
     "BuildOptions": ("provenance.index", "BuildOptions"),
     "BuildReport": ("provenance.index", "BuildReport"),
     "open_index": ("provenance.index", "open_index"),
@@ -53,5 +53,6 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:  # pragma: no cover
     from .encoders import Encoder, load_encoder
     from .errors import ProvenanceError
-    from .index import BuildOptions, BuildReport, Index, build_index, open_index
+    from .api import build_index
+    from .index import BuildOptions, BuildReport, Index, open_index
     from .trace import Neighbour, TraceResult

@@ -168,3 +168,23 @@ def _taxonomy_file(attribution: dict[str, Any]) -> str | None:
     if user and os.path.exists(user[-1]):
         return user[-1]
     return None
+
+
+def with_attribution(index, kwargs: dict[str, Any], *, text: bool = False) -> dict[str, Any]:
+    """``kwargs`` of :meth:`Index.trace` / ``trace_text`` with the CLI's attribution defaults added.
+
+    Options read (and removed): ``attribution`` (default True: source composition of each
+    result), ``ocr`` and ``faces`` (default True: signals read off each query image, as
+    ``provenance trace`` does), ``taxonomy``. A ``composer`` or ``query_analyzer`` given by
+    the caller wins."""
+    out = dict(kwargs)
+    attribution = out.pop("attribution", True)
+    options = {"ocr": out.pop("ocr", True), "faces": out.pop("faces", True), "taxonomy": out.pop("taxonomy", None)}
+    if not attribution:
+        return out
+    hooks = trace_hooks(index, **options)
+    if text:
+        hooks.pop("query_analyzer", None)  # text queries have no pixels
+    for name, hook in hooks.items():
+        out.setdefault(name, hook)
+    return out

@@ -153,15 +153,20 @@ class Index:
 
     # -- tracing ---------------------------------------------------------------------
     def trace(self, images: Sequence, k: int = 20, **kwargs):
-        """Trace generated images (paths or PIL images) to their nearest training items."""
+        """Trace generated images (paths or PIL images) to their nearest training items, with each
+        result's nearest-neighbour source composition and the signals read off the image (OCR
+        watermark, faces) as ``provenance trace`` gives them; ``attribution=False``, ``ocr=False``,
+        ``faces=False`` turn those off. Other options: see :func:`provenance.trace.trace_images`."""
+        from ..attribute.hooks import with_attribution
         from ..trace import trace_images
 
-        return trace_images(self, images, k=k, **kwargs)
+        return trace_images(self, images, k=k, **with_attribution(self, kwargs))
 
     def trace_text(self, texts: Sequence[str] | str, k: int = 20, **kwargs):
+        from ..attribute.hooks import with_attribution
         from ..trace import trace_texts
 
-        return trace_texts(self, [texts] if isinstance(texts, str) else list(texts), k=k, **kwargs)
+        return trace_texts(self, [texts] if isinstance(texts, str) else list(texts), k=k, **with_attribution(self, kwargs, text=True))
 
 
 def open_index(ref: str | os.PathLike | None = None) -> Index:

@@ -243,11 +243,17 @@ class ShardedIndex:
         return self.shards[0].encoder(spec, device=device, precision=precision)
 
     def trace(self, images: Sequence, k: int = 20, **kwargs):
+        """Trace generated images (paths or PIL images) to their nearest training items, with each
+        result's nearest-neighbour source composition and the signals read off the image (OCR
+        watermark, faces) as ``provenance trace`` gives them; ``attribution=False``, ``ocr=False``,
+        ``faces=False`` turn those off. Other options: see :func:`provenance.trace.trace_images`."""
+        from ..attribute.hooks import with_attribution
         from ..trace import trace_images
 
-        return trace_images(self, images, k=k, **kwargs)
+        return trace_images(self, images, k=k, **with_attribution(self, kwargs))
 
     def trace_text(self, texts: Sequence[str] | str, k: int = 20, **kwargs):
+        from ..attribute.hooks import with_attribution
         from ..trace import trace_texts
 
-        return trace_texts(self, [texts] if isinstance(texts, str) else list(texts), k=k, **kwargs)
+        return trace_texts(self, [texts] if isinstance(texts, str) else list(texts), k=k, **with_attribution(self, kwargs, text=True))
