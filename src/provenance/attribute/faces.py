@@ -26,24 +26,32 @@ _import_lock = threading.Lock()
 _cascade_path: str | None = None
 
 
-def cascade_path() -> str:
-    """The bundled cascade file. Resolved once under a lock: cv2 loads ``cv2.data`` lazily, and decode
-    threads importing it at the same moment can see a half-initialised module."""
+def import_cv2():
+    """``cv2``, imported whole exactly once. OpenCV's package replaces itself with its native module
+    while it loads, so a thread importing it (or ``cv2.data``, or rapidocr, which imports it) at the
+    same moment as another can see a half-initialised module: every first import goes through here."""
     global _cascade_path
     with _import_lock:
+        import cv2
+
         if _cascade_path is None:
-            import cv2
             import cv2.data
 
             _cascade_path = cv2.data.haarcascades + CASCADE
-        return _cascade_path
+        return cv2
+
+
+def cascade_path() -> str:
+    """The bundled face cascade file."""
+    import_cv2()
+    assert _cascade_path is not None
+    return _cascade_path
 
 
 def _cascade():
     c = getattr(_local, "cascade", None)
     if c is None:
-        import cv2
-
+        cv2 = import_cv2()
         path = cascade_path()
         c = cv2.CascadeClassifier(path)
         if c.empty():
@@ -54,8 +62,7 @@ def _cascade():
 
 def detect_faces(im) -> tuple[list[tuple[float, float, float, float]], tuple[int, int]]:
     """Frontal faces in a PIL image as (x, y, w, h) fractions of the image size, largest first."""
-    import cv2
-
+    cv2 = import_cv2()
     gray = np.asarray(im.convert("L"))
     h, w = gray.shape
     if min(h, w) < 24:

@@ -31,6 +31,9 @@ def _engine():
 
         # Loading is serialised: first imports of rapidocr / onnxruntime racing in decode threads are not safe.
         with _load_lock:
+            from .faces import import_cv2
+
+            import_cv2()  # rapidocr imports cv2: let it find OpenCV whole, whatever other threads do
             from rapidocr_onnxruntime import RapidOCR
 
             # One engine per thread (ONNX sessions are not shared across decode threads); single-threaded

@@ -1,9 +1,10 @@
-"""Labels for the demo corpus when :mod:`provenance.attribute` is not installed.
+"""Known labels for the demo corpus: its generator's own choice of publisher per item.
 
 The demo corpus generator chose the kind of publisher of every item it made (the
 ``demo_source`` column): this labeler copies that choice into the index's
 attribution columns, and says so in the manifest. It is ground truth for a
-synthetic corpus, not an estimate, and it never labels anything else.
+synthetic corpus, not an estimate, and it never labels anything else: tests use it
+to check reports against labels they know.
 """
 
 from __future__ import annotations
@@ -39,14 +40,3 @@ class KnownSourceLabeler:
     def describe(self) -> dict[str, Any]:
         return {"method": f"known sources: copied from the '{self.column}' column that the demo corpus generator wrote "
                           "(ground truth of a synthetic corpus, not an estimate)", "classes": list(SOURCES)}
-
-
-def attribution_hooks() -> tuple[dict[str, Any], str]:
-    """Build hooks for the demo index: real attribution when installed, else the corpus's own known sources."""
-    try:
-        from ..attribute.hooks import build_hooks
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("provenance.attribute", "provenance.attribute.hooks"):
-            raise
-        return {"labeler": KnownSourceLabeler()}, "known"
-    return build_hooks(faces=True, ocr=False), "attribution"

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..attribute.hooks import build_hooks
 from ..errors import UsageError
 from ..paths import index_dir_for
 from .corpus import MARKER, build_corpus
 from .examples import make_examples, shipped_examples
-from .labels import attribution_hooks
 
 ENCODER = "tiny"
 GROUP_BY = ("model", "cohort")
@@ -50,7 +51,7 @@ class DemoSummary:
         return {**asdict(self), "near_copies_found": self.near_copies_found}
 
 
-def _demo_index_state(directory: Path, corpus_root: Path, label_kind: str) -> str:
+def _demo_index_state(directory: Path, corpus_root: Path, labelling: dict) -> str:
     """"current", "stale" (a demo index of another corpus or labelling), "partial" (an interrupted build) or "none"."""
     import json
 
@@ -62,8 +63,9 @@ def _demo_index_state(directory: Path, corpus_root: Path, label_kind: str) -> st
     if not sources or not all(s and (Path(s) / MARKER).is_file() for s in sources):
         raise UsageError(f"{directory} holds an index that `provenance demo` did not make; move it away or set "
                          "PROVENANCE_INDEXES to another folder")
-    method = str((m.get("attribution") or {}).get("method", ""))
-    same_labels = method.startswith("known sources") == (label_kind == "known")
+    att = m.get("attribution") or {}
+    # a new taxonomy or learned model (an upgrade) relabels the demo corpus
+    same_labels = all(att.get(k) == labelling.get(k) for k in ("taxonomy", "learned_model"))
     current = sources == [str(corpus_root.resolve())] and same_labels and m["encoder"]["spec"] == ENCODER
     return "current" if current else "stale"
 
@@ -83,9 +85,10 @@ def run_demo(out_dir: str | os.PathLike = "demo-output", *, index_name: str = "d
     timings["corpus"] = round(time.time() - t0, 2)
 
     t1 = time.time()
-    hooks, label_kind = attribution_hooks()
+    hooks = build_hooks(faces=True, ocr=False)
+    labelling = json.loads(json.dumps(hooks["labeler"].describe()))  # as the manifest stores it
     directory = index_dir_for(index_name)
-    state = _demo_index_state(directory, corpus.root, label_kind)
+    state = _demo_index_state(directory, corpus.root, labelling)
     rebuilt = force or corpus.built or state != "current"
     say(f"2/3 index {directory} (encoder {ENCODER}, " + ("building" if rebuilt else "up to date, reused") + ")")
     if rebuilt:
@@ -114,7 +117,7 @@ def run_demo(out_dir: str | os.PathLike = "demo-output", *, index_name: str = "d
         index={"name": ix.name, "path": str(ix.path), "count": ix.count, "encoder": ix.manifest["encoder"]["spec"],
                "faiss": ix.manifest["faiss"]["factory"], "rebuilt": rebuilt, "attribution": ix.manifest.get("attribution")},
         near_copy_checks=checks, groups=combined, classes=rep.classes, n_near_duplicate=rep.n_near_duplicate,
-        n_generations=rep.n_generations, labels=label_kind, label_agreement=label_agreement(ix) if label_kind == "attribution" else None,
+        n_generations=rep.n_generations, labels="attribution", label_agreement=label_agreement(ix),
         notes=rep.notes, next_steps=[REAL_CLIP, REAL_REPORT.format(manifest=_shown(examples / "manifest.csv"))],
         seconds=round(time.time() - t0, 2), timings=timings)
 
