@@ -54,20 +54,14 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from .demo_cmd import demo_cmd
     from .index_cmd import index_cmd, info_cmd
+    from .report_cmd import report_cmd
+    from .sources_cmd import sources_group
     from .trace_cmd import trace_cmd
 
-    cli.add_command(index_cmd)
-    cli.add_command(info_cmd)
-    cli.add_command(trace_cmd)
-    for module, name in (("demo_cmd", "demo_cmd"), ("report_cmd", "report_cmd"), ("sources_cmd", "sources_group")):
-        try:
-            mod = __import__(f"provenance.cli.{module}", fromlist=[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"provenance.cli.{module}":
-                raise
-            continue
-        cli.add_command(getattr(mod, name))
+    for command in (index_cmd, info_cmd, trace_cmd, report_cmd, sources_group, demo_cmd):
+        cli.add_command(command)
 
 
 _register()

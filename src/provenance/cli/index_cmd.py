@@ -94,22 +94,14 @@ def index_cmd(name, sources, shards, fmt, encoder, append, overwrite, strict, in
         commit_every=commit_every, precision=precision, device=device, workers=workers,
         hf={k: v for k, v in hf.items() if v is not None}, progress=progress_enabled(progress),
     )
-    hooks = _attribution_hooks(taxonomy=taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot, workers=label_workers)
+    from ..attribute.hooks import build_hooks
+
+    hooks = build_hooks(taxonomy=taxonomy, faces=faces, ocr=ocr, zero_shot=zero_shot, workers=label_workers)
     report = build_index(name, list(sources), opts, **hooks)
     if as_json:
         emit_json(report.to_dict())
         return
     _print_report(report)
-
-
-def _attribution_hooks(**options) -> dict:
-    try:
-        from ..attribute.hooks import build_hooks
-    except ModuleNotFoundError as exc:
-        if exc.name != "provenance.attribute.hooks" and exc.name != "provenance.attribute":
-            raise
-        return {}
-    return build_hooks(**options)
 
 
 def _print_report(r) -> None:

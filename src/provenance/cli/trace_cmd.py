@@ -50,7 +50,9 @@ def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces,
     # wait for this load instead of starting another.
     with ThreadPoolExecutor(max_workers=1) as pool:
         model = pool.submit(ix.encoder, encoder, device=device, precision=precision)
-        hooks = _trace_hooks(ix, ocr=ocr, faces=faces)
+        from ..attribute.hooks import trace_hooks
+
+        hooks = trace_hooks(ix, ocr=ocr, faces=faces)
         results = []
         if images:
             results += trace_images(ix, list(images), k=k, encoder=encoder, device=device, precision=precision,
@@ -87,16 +89,6 @@ def trace_document(ix, results, k: int, notes: list[str]) -> dict:
         "notes": notes,
         "results": [r.to_dict() for r in results],
     }
-
-
-def _trace_hooks(ix, **options) -> dict:
-    try:
-        from ..attribute.hooks import trace_hooks
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("provenance.attribute.hooks", "provenance.attribute"):
-            raise
-        return {}
-    return trace_hooks(ix, **options)
 
 
 def _print_results(ix, results, show: int, notes: list[str]) -> None:
