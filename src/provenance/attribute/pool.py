@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from .classifier import SourceClassifier
 from .learned import builtin_model_path
 
-START_AFTER_ROWS = 100_000  # rows labelled in-process before a pool is worth starting
+START_AFTER_ROWS = 50_000  # rows (this batch included) before a pool is worth starting (~1 s)
 MIN_SPLIT_ROWS = 512  # parts smaller than this are labelled in-process
 IMAGE_KEYS = ("img_selfie_framing", "img_faces", "img_watermark")
 
@@ -65,6 +65,10 @@ def _work(rows: list[tuple]) -> tuple[list[dict[str, Any]], float]:
     return out, time.perf_counter() - t0
 
 
+def _ema(old: float | None, new: float, weight: float = 0.5) -> float:
+    return new if old is None else old + weight * (new - old)
+
+
 class LabelPool:
     """Lazily started worker processes labelling a share of each large batch of index rows."""
 
@@ -77,9 +81,11 @@ class LabelPool:
         self.started = False  # whether workers ever ran (for tests and reports)
         self._pool = None
         self.share = 1.0 / (self.workers + 1)  # of each batch, labelled in this process
-        self._mine_cost: float | None = None  # seconds per row, here
-        self._worker_cost: float | None = None  # seconds per row, in a worker
-        self._between: float | None = None  # seconds the caller spent between submit and result
+        self._mine_cost: float | None = None  # seconds per row, here (smoothed)
+        self._worker_cost: float | None = None  # seconds per row, in a worker (smoothed)
+        self._other: float | None = None  # seconds per batch the caller spends on other work (smoothed)
+        self._last_submit: float | None = None
+        self._mine_seconds = 0.0  # this process's labelling and waiting for workers since the last submit
 
     @property
     def active(self) -> bool:
@@ -97,9 +103,10 @@ class LabelPool:
     def submit(self, rows: list[dict[str, Any]], zero_shot: list | None) -> Callable[[], list[dict[str, Any]]]:
         """Start labelling ``rows``; the returned function gives their fields, in order.
 
-        This process labels its share before returning; the workers' shares run on while the
-        caller does other work (reading the next chunk) until it asks for the result. The share
-        is re-balanced after every batch so that neither side waits for the other.
+        The workers' shares start at once; this process labels its own share when the result is
+        asked for. A caller that submits the next batch before asking for this one's result (the
+        index builder does) keeps the workers busy while it writes and reads. The share is
+        re-balanced at every batch so that neither side waits for the other.
         """
         slim = [self.slim(r, zero_shot[i] if zero_shot else None) for i, r in enumerate(rows)]
         n = len(slim)
@@ -117,13 +124,13 @@ class LabelPool:
             self._give_up(exc)
             out = label_slim(self.clf, slim)
             return lambda: out
-        t0 = time.perf_counter()
-        out = label_slim(self.clf, slim[:mine])
-        t1 = time.perf_counter()
-        self._mine_cost = (t1 - t0) / mine
 
         def result() -> list[dict[str, Any]]:
-            t2 = time.perf_counter()
+            t0 = time.perf_counter()
+            out = label_slim(self.clf, slim[:mine])
+            t1 = time.perf_counter()
+            self._mine_seconds += t1 - t0
+            self._mine_cost = _ema(self._mine_cost, (t1 - t0) / mine)
             costs = []
             for k, f in enumerate(futures):
                 try:
@@ -133,11 +140,26 @@ class LabelPool:
                     part, seconds = label_slim(self.clf, slim[mine + k * step:mine + (k + 1) * step]), 0.0
                 out.extend(part)
                 costs.append(seconds / max(1, len(part)))
-            self._worker_cost = max(costs)
-            self._between = t2 - t1  # what the caller did meanwhile, to be overlapped next time
+            self._mine_seconds += time.perf_counter() - t1  # waiting for workers is not the caller's own work
+            self._worker_cost = _ema(self._worker_cost, max(costs))
             return out
 
         return result
+
+    def _rebalance(self, n: int) -> None:
+        """This process's share of the next batch: per batch, its own labelling plus everything else the
+        caller does between two batches should take as long as a worker's labelling of its share."""
+        now = time.perf_counter()
+        if self._last_submit is not None:
+            # the caller's own work in the last cycle: the cycle less this process's labelling in it
+            self._other = _ema(self._other, max(0.0, now - self._last_submit - self._mine_seconds))
+        self._last_submit, self._mine_seconds = now, 0.0
+        mine, theirs, other = self._mine_cost, self._worker_cost, self._other
+        if mine is None or theirs is None or other is None:
+            return
+        w = self.workers
+        share = (n * theirs / w - other) / (n * (mine + theirs / w))
+        self.share = min(0.9, max(0.02, share))
 
     def _give_up(self, exc: BaseException) -> None:
         """Label in this process from now on, and say why once."""
@@ -152,16 +174,6 @@ class LabelPool:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-
-    def _rebalance(self, n: int) -> None:
-        """This process's share of the next batch: its own labelling plus the caller's work in between
-        should take as long as a worker's labelling of its share."""
-        mine, theirs, between = self._mine_cost, self._worker_cost, self._between
-        if mine is None or theirs is None:
-            return
-        w = self.workers
-        share = (n * theirs / w - between) / (n * (mine + theirs / w))
-        self.share = min(0.9, max(0.02, share))
 
     def _start(self):
         if self._pool is None:

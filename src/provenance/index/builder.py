@@ -159,7 +159,8 @@ class _Builder:
         self.analyzer = analyzer
         self.journal = Journal(directory)
         self.t0 = time.time()
-        self._unfinished: Callable[[], None] | None = None
+        self._unfinished: Callable[[], None] | None = None  # the part started but not yet journaled
+        self._unfinished_count = 0
 
     # -- setup ---------------------------------------------------------------
     def run(self) -> BuildReport:
@@ -212,6 +213,7 @@ class _Builder:
                 a, b = self._run_unit(src, unit, bar)
                 added += a
                 already += b
+            self._drain()
         finally:
             bar.close()
         state = load_state(self.dir)  # re-read: the parts written above are now pending
@@ -312,15 +314,24 @@ class _Builder:
                 commit()
         if chunk or skips:
             commit()
-        self._drain()
-        self.journal.append({"op": "unit_done", "unit": unit.key, "source": src.text, "already_indexed": already, "time": _now()})
+        done = {"op": "unit_done", "unit": unit.key, "source": src.text, "already_indexed": already, "time": _now()}
+        finish = self._unfinished
+        if finish is None:
+            self.journal.append(done)
+        else:
+            # The unit's last part stays open while the next unit is read (helpers keep labelling);
+            # the unit is journaled done only after that part is.
+            def finish_unit() -> None:
+                finish()
+                self.journal.append(done)
+
+            self._unfinished = finish_unit
         return added, already
 
     def _commit_chunk(self, src, unit_key: str, items: list[Item], skips: list[Skip]) -> int:
         """Turn ``items`` into the next part. The part is finished (labels in, Parquet written,
-        journaled) by :meth:`_drain`, which runs before the next part starts: labelling done by
-        helper processes then overlaps with reading the next chunk."""
-        self._drain()
+        journaled) by :meth:`_drain` when the part after it has been started: labelling done by
+        helper processes then overlaps with writing this part and reading the next chunk."""
         rows, vecs = [], []
         embedded = self._embed(src, items, skips)
         for item, vec in embedded:
@@ -328,15 +339,18 @@ class _Builder:
             vecs.append(vec)
         record: dict[str, Any] = {"source": src.text, "unit": unit_key, "skips": [_skip_dict(s) for s in skips]}
         if not rows:
+            self._drain()
             if skips:
                 self.journal.append({"op": "skips", **record})
             return 0
         state = self.state
-        name = part_name(state.next_part_number)
-        first_id = state.next_id
+        # The open part (if any) is journaled before this one: count it in.
+        name = part_name(state.next_part_number + (1 if self._unfinished else 0))
+        first_id = state.next_id + self._unfinished_count
         matrix = np.ascontiguousarray(np.stack(vecs), dtype=np.float32)
         meta = self._rows(rows, first_id, src.text)
-        wait = self._label(meta, matrix)
+        wait = self._label(meta, matrix)  # helper processes start on this part...
+        self._drain()  # ...while this process finishes the previous one
         parts = self.dir / PARTS_DIR
         parts.mkdir(parents=True, exist_ok=True)
         with atomic_path(parts / f"{name}.npy") as tmp:
@@ -355,12 +369,12 @@ class _Builder:
             failpoint("part-journaled")
             state.pending_parts.append(part)
 
-        self._unfinished = finish
+        self._unfinished, self._unfinished_count = finish, len(meta)
         return len(rows)
 
     def _drain(self) -> None:
         """Finish the part :meth:`_commit_chunk` left open, if any."""
-        finish, self._unfinished = self._unfinished, None
+        finish, self._unfinished, self._unfinished_count = self._unfinished, None, 0
         if finish is not None:
             finish()
 
