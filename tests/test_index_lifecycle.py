@@ -132,3 +132,19 @@ def test_search_api_shapes_and_errors(cli_run, tmp_path, photos):
     np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-4)
     with pytest.raises(provenance.ProvenanceError, match="dimension 3"):
         ix.search(np.zeros((1, 3)), 2)
+
+
+def test_index_directories_inside_the_source_folder_are_not_input(cli_run, tmp_path, photos, monkeypatch):
+    folder = write_folder(tmp_path / "photos", photos, names=["astronaut", "coffee", "rocket"])
+    n_images = sum(1 for p in folder.rglob("*.jpg"))
+    monkeypatch.setenv("PROVENANCE_INDEXES", str(folder / "indexes"))  # `provenance index x --from .` in the folder
+    r = _json(cli_run("index", "first", "--from", folder, "--encoder", "tiny", "--no-progress", "--json"))
+    # its own directory (LOCK, journal, parts) is not input: one skip that says so, nothing else
+    assert r["count"] == n_images
+    assert r["skip_reasons"] == {"provenance index directory": 1}
+    # a second index of the same folder: the first one's files (parts, FAISS, manifest) are not read either
+    r2 = _json(cli_run("index", "second", "--from", folder, "--encoder", "tiny", "--no-progress", "--json"))
+    assert r2["count"] == n_images
+    assert r2["skip_reasons"] == {"provenance index directory": 2}
+    refs = {json.loads(line)["ref"] for line in (folder / "indexes" / "second" / "skipped.jsonl").read_text().splitlines()}
+    assert refs == {str(folder / "indexes" / "first"), str(folder / "indexes" / "second")}

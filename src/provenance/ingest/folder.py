@@ -26,12 +26,20 @@ class FolderSource:
             raise IngestError(f"image folder {self.root} does not exist or is not a directory")
         self.text = str(self.root.resolve())
         self._files: list[Path] | None = None
+        # provenance index directories inside the folder (e.g. ./indexes when indexing "."): not input
+        self.index_dirs: list[Path] = []
 
     def _listing(self) -> list[Path]:
         if self._files is None:
             files = []
             for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                keep = []
+                for d in sorted(d for d in dirnames if not d.startswith(".")):
+                    if _is_index_dir(Path(dirpath) / d):
+                        self.index_dirs.append(Path(dirpath) / d)
+                    else:
+                        keep.append(d)
+                dirnames[:] = keep
                 files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
             self._files = files
         return self._files
@@ -54,11 +62,11 @@ class FolderSource:
             last = start + CHUNK >= len(entries)
             yield Unit(
                 key=f"files {start}-{start + len(chunk)}",
-                open=lambda chunk=chunk, extra=(orphans if last else []): self._items(chunk, sidecars, extra),
+                open=lambda chunk=chunk, last=last: self._items(chunk, sidecars, orphans if last else [], last),
                 size_hint=len(chunk),
             )
 
-    def _items(self, chunk: list[Path], sidecars: dict[str, Path], orphans: list[Path]) -> Iterator[Item | Skip]:
+    def _items(self, chunk: list[Path], sidecars: dict[str, Path], orphans: list[Path], last: bool = False) -> Iterator[Item | Skip]:
         for p in chunk:
             if p.suffix.lower() not in IMAGE_EXTS:
                 yield Skip(str(p), "not an image file", f"extension {p.suffix or '(none)'}")
@@ -74,6 +82,25 @@ class FolderSource:
             yield Item(key=str(p.resolve()), ref=str(p), meta=meta, image_path=str(p))
         for p in orphans:
             yield Skip(str(p), "sidecar without image")
+        if last:
+            for d in self.index_dirs:
+                yield Skip(str(d), "provenance index directory", "an index's own files are not input; its folder was not read")
+
+
+def _is_index_dir(path: Path) -> bool:
+    """A provenance index directory (see provenance.index.layout): a journal, a provenance manifest,
+    or the write lock a build in progress holds (JSON naming its process)."""
+    if (path / "journal.jsonl").is_file():
+        return True
+    for name, marker in (("manifest.json", "provenance-index"), ("LOCK", '"pid"')):
+        f = path / name
+        if f.is_file():
+            try:
+                if f.stat().st_size < 1_000_000 and marker in f.read_text(errors="replace"):
+                    return True
+            except OSError:
+                pass
+    return False
 
 
 def _read(path: Path | None) -> bytes | None:
