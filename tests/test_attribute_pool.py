@@ -106,18 +106,22 @@ def test_share_moves_to_the_workers_when_the_caller_is_busy_between_batches(eage
         p.close()
 
 
-def test_workers_that_cannot_start_fall_back_to_labelling_here(eager, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])  # with two, one batch's several futures all fail
+def test_workers_that_cannot_start_fall_back_to_labelling_here(eager, tmp_path, workers):
     taxonomy = tmp_path / "mine.toml"
     taxonomy.write_text('[meta]\nname = "mine"\nversion = "1"\n\n[stock.hosts]\n"example-stock.test" = 4.0\n')
     clf = SourceClassifier(str(taxonomy))
     rows = web_rows(300) + [{"url": "https://img.example-stock.test/1.jpg", "caption": "a photo"}]
     expected = [clf.classify(r["url"], r["caption"], columns=r, image=r).fields() for r in rows]
     assert expected[-1]["label"] == "stock"
-    p = label_pool.LabelPool(clf, workers=1)
+    p = label_pool.LabelPool(clf, workers=workers)
     taxonomy.unlink()  # the workers rebuild the classifier from this file: now they cannot start
     try:
         with pytest.warns(RuntimeWarning, match="labelling continues in this process"):
-            assert p.label(rows, None) == expected  # no row lost, same labels
+            # two batches in flight, as the builder keeps them: both come back whole
+            first, second = p.submit(rows, None), p.submit(rows[::-1], None)
+            assert first() == expected  # no row lost, same labels
+            assert second() == expected[::-1]
         assert p.label(rows[:50], None) == expected[:50] and not p.active  # and no more attempts
     finally:
         p.close()

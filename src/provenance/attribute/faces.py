@@ -51,9 +51,8 @@ def cascade_path() -> str:
 def _cascade():
     c = getattr(_local, "cascade", None)
     if c is None:
-        cv2 = import_cv2()
         path = cascade_path()
-        c = cv2.CascadeClassifier(path)
+        c = import_cv2().CascadeClassifier(path)
         if c.empty():
             raise RuntimeError(f"OpenCV could not load its face cascade {path}")
         _local.cascade = c  # one per thread: CascadeClassifier objects are not shared safely

@@ -1,6 +1,6 @@
 """Share index-build labelling with helper processes.
 
-Labelling is pure Python (about 17k rows/s on one core), so for builds from precomputed
+Labelling is pure Python (about 15k rows/s on one core), so for builds from precomputed
 embeddings it is most of the ingest time. A build's labeler labels part of every large
 part itself and hands the rest to worker processes (the GIL rules out threads), which
 rebuild the same classifier from its taxonomy and model files. Small builds never start
@@ -58,10 +58,24 @@ def label_slim(clf: SourceClassifier, rows: list[tuple]) -> list[dict[str, Any]]
     return [classify(u, c, columns=s, image=s, zero_shot=z).fields() for u, c, s, z in rows]
 
 
+def spawn_workers(n: int, recipe: tuple[str | None, Any]):
+    """``n`` worker processes, each holding the classifier ``recipe`` rebuilds (see :func:`worker`)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: workers start clean, whatever threads (pyarrow, torch, FAISS) this process runs
+    return ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_init, initargs=recipe)
+
+
+def worker() -> SourceClassifier:
+    """The classifier of this worker process."""
+    assert _worker is not None, "not a worker started by spawn_workers()"
+    return _worker
+
+
 def _work(rows: list[tuple]) -> tuple[list[dict[str, Any]], float]:
-    assert _worker is not None
     t0 = time.perf_counter()
-    out = label_slim(_worker, rows)
+    out = label_slim(worker(), rows)
     return out, time.perf_counter() - t0
 
 
@@ -173,16 +187,11 @@ class LabelPool:
         self.recipe = None
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False)  # futures already handed out finish, or fail like the broken pool's
 
     def _start(self):
         if self._pool is None:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn: workers start clean, whatever threads (pyarrow, torch, FAISS) this process runs
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init,
-                                             initargs=self.recipe)
+            self._pool = spawn_workers(self.workers, self.recipe)
             self.started = True
         return self._pool
 

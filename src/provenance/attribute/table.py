@@ -83,18 +83,14 @@ def _columns(clf: SourceClassifier, urls, caps, marks, out_names: list[str]) -> 
 
 
 def _worker_chunk(args) -> dict[str, list]:
-    from . import pool
+    from .pool import worker
 
     urls, caps, marks, out_names = args
-    assert pool._worker is not None
-    return _columns(pool._worker, urls, caps, marks, out_names)
+    return _columns(worker(), urls, caps, marks, out_names)
 
 
 def _parallel(clf: SourceClassifier, urls, caps, marks, out_names: list[str], n_workers: int) -> dict[str, list]:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    from .pool import _init, classifier_recipe
+    from .pool import classifier_recipe, spawn_workers
 
     recipe = classifier_recipe(clf)  # workers rebuild the same taxonomy and model from their files
     if recipe is None:
@@ -102,8 +98,7 @@ def _parallel(clf: SourceClassifier, urls, caps, marks, out_names: list[str], n_
     chunks = [(urls[i:i + CHUNK_ROWS], caps[i:i + CHUNK_ROWS], marks[i:i + CHUNK_ROWS], out_names)
               for i in range(0, len(urls), CHUNK_ROWS)]
     columns: dict[str, list] = {n: [] for n in out_names}
-    # spawn: workers start clean, whatever threads this process (pyarrow, torch) has running
-    with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=recipe) as pool:
+    with spawn_workers(n_workers, recipe) as pool:
         for part in pool.map(_worker_chunk, chunks):
             for n in out_names:
                 columns[n].extend(part[n])

@@ -53,8 +53,6 @@ class DemoSummary:
 
 def _demo_index_state(directory: Path, corpus_root: Path, labelling: dict) -> str:
     """"current", "stale" (a demo index of another corpus or labelling), "partial" (an interrupted build) or "none"."""
-    import json
-
     path = directory / "manifest.json"
     if not path.is_file():
         return "partial" if directory.is_dir() and any(p.name != "LOCK" for p in directory.iterdir()) else "none"

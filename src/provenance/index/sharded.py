@@ -28,6 +28,7 @@ from ..encoders.identity import EncoderIdentity
 from ..errors import ProvenanceError, UsageError
 from ..paths import index_dir_for, resolve_existing_index
 from ..util.atomic import atomic_write_json
+from .index import Index
 from .layout import FORMAT, FORMAT_VERSION, MANIFEST
 from .store import concat_tables, read_manifest
 
@@ -242,18 +243,6 @@ class ShardedIndex:
     def encoder(self, spec: str | None = None, *, device: str | None = None, precision: str = "auto"):
         return self.shards[0].encoder(spec, device=device, precision=precision)
 
-    def trace(self, images: Sequence, k: int = 20, **kwargs):
-        """Trace generated images (paths or PIL images) to their nearest training items, with each
-        result's nearest-neighbour source composition and the signals read off the image (OCR
-        watermark, faces) as ``provenance trace`` gives them; ``attribution=False``, ``ocr=False``,
-        ``faces=False`` turn those off. Other options: see :func:`provenance.trace.trace_images`."""
-        from ..attribute.hooks import with_attribution
-        from ..trace import trace_images
-
-        return trace_images(self, images, k=k, **with_attribution(self, kwargs))
-
-    def trace_text(self, texts: Sequence[str] | str, k: int = 20, **kwargs):
-        from ..attribute.hooks import with_attribution
-        from ..trace import trace_texts
-
-        return trace_texts(self, [texts] if isinstance(texts, str) else list(texts), k=k, **with_attribution(self, kwargs, text=True))
+    # The same tracing as a single index: it only uses encoder(), search(), rows() and manifest.
+    trace = Index.trace
+    trace_text = Index.trace_text
