@@ -39,6 +39,7 @@ def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces,
     from ..errors import UsageError
     from ..index import open_index
     from ..trace import trace_images, trace_texts
+    from ..trace.tracer import query_precision
 
     if not images and not texts:
         raise UsageError("nothing to trace: give image paths or --text PROMPT")
@@ -49,7 +50,8 @@ def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces,
     # attribution set-up and the reading of the queries. Index.encoder makes the later calls
     # wait for this load instead of starting another.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        model = pool.submit(ix.encoder, encoder, device=device, precision=precision)
+        first = query_precision(precision, len(images) if images else len(texts))
+        model = pool.submit(ix.encoder, encoder, device=device, precision=first)
         from ..attribute.hooks import trace_hooks
 
         hooks = trace_hooks(ix, ocr=ocr, faces=faces)

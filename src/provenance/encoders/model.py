@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Callable, Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ from ..errors import EncoderError
 from ..util.hub import quiet_hub
 from .fingerprint import weights_fingerprint
 from .identity import EncoderIdentity
+from .imports import import_open_clip
 from .precision import MIN_COSINE, resolve_precision, torch_dtype
 from .spec import TINY, EncoderSpec, parse_spec
 
@@ -43,14 +45,15 @@ class Encoder:
     stays within cosine :data:`MIN_COSINE` of float32.
     """
 
-    def __init__(self, spec: EncoderSpec, model, preprocess: Callable, tokenizer, *, device: str, precision: str):
+    def __init__(self, spec: EncoderSpec, model, preprocess: Callable, tokenizer: Callable[[], Callable], *, device: str,
+                 precision: str):
         import torch
 
         self.spec = spec
         self.device = device
         self.requested_precision = precision
         self.preprocess = preprocess
-        self.tokenizer = tokenizer
+        self._tokenizer_factory = tokenizer
         model.eval()
         self._model = model.to(device)
         self.precision = "fp32" if precision != "fp32" else "fp32"
@@ -61,6 +64,11 @@ class Encoder:
             self.fingerprint = weights_fingerprint(state)
         self.dim = int(getattr(model, "embed_dim", 0) or model.text_projection.shape[1])
         self.image_size = _image_size(model)
+
+    @cached_property
+    def tokenizer(self) -> Callable:
+        # Built on first text query: reading the BPE vocabulary costs ~0.1 s that image traces skip.
+        return self._tokenizer_factory()
 
     @property
     def trained(self) -> bool:
@@ -189,20 +197,20 @@ def load_encoder(spec: str | EncoderSpec, *, device: str | None = None, precisio
 
 
 def _build_model(parsed: EncoderSpec):
-    """(float32 model, preprocess, tokenizer) for a parsed spec."""
-    import open_clip
+    """(float32 model, preprocess, tokenizer factory) for a parsed spec."""
+    open_clip = import_open_clip()
 
     if parsed.kind == TINY:
         from .tiny import build_tiny_model
 
         model = build_tiny_model()
-        return model, open_clip.image_transform(model.visual.image_size, is_train=False), open_clip.get_tokenizer("ViT-B-32")
+        return model, open_clip.image_transform(model.visual.image_size, is_train=False), lambda: open_clip.get_tokenizer("ViT-B-32")
     model, preprocess = _load_open_clip(parsed)
-    return model, preprocess, _load_tokenizer(parsed)
+    return model, preprocess, lambda: _load_tokenizer(parsed)
 
 
 def _load_tokenizer(spec: EncoderSpec):
-    import open_clip
+    open_clip = import_open_clip()
 
     try:
         return open_clip.get_tokenizer(spec.hub or spec.arch)
@@ -212,7 +220,7 @@ def _load_tokenizer(spec: EncoderSpec):
 
 
 def _load_open_clip(spec: EncoderSpec):
-    import open_clip
+    open_clip = import_open_clip()
     import torch
 
     if spec.weights_path:
@@ -273,17 +281,18 @@ class skip_weight_init:
 
     def __enter__(self) -> "skip_weight_init":
         import torch.nn.init as init
+        import torch.nn.modules.activation as activation
 
-        self._saved = {name: getattr(init, name) for name in _INIT_FUNCTIONS if hasattr(init, name)}
-        for name in self._saved:
-            setattr(init, name, _no_init)
+        # nn.MultiheadAttention calls the xavier_uniform_ it imported by name, not init's.
+        self._saved = [(mod, name, getattr(mod, name)) for mod in (init, activation)
+                       for name in _INIT_FUNCTIONS if hasattr(mod, name)]
+        for mod, name, _ in self._saved:
+            setattr(mod, name, _no_init)
         return self
 
     def __exit__(self, *exc) -> None:
-        import torch.nn.init as init
-
-        for name, fn in self._saved.items():
-            setattr(init, name, fn)
+        for mod, name, fn in self._saved:
+            setattr(mod, name, fn)
 
 
 def _no_init(tensor, *args, **kwargs):

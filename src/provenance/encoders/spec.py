@@ -16,6 +16,7 @@ import difflib
 from dataclasses import dataclass
 
 from ..errors import EncoderError
+from .imports import import_open_clip
 
 TINY = "tiny"
 
@@ -96,7 +97,7 @@ def parse_spec(spec: str) -> EncoderSpec:
 
 
 def _check_arch(arch: str, raw: str) -> None:
-    import open_clip
+    open_clip = import_open_clip()
 
     from .tiny import register_tiny_config
 
@@ -109,7 +110,7 @@ def _check_arch(arch: str, raw: str) -> None:
 
 
 def _check_tag(arch: str, tag: str, raw: str) -> None:
-    import open_clip
+    open_clip = import_open_clip()
 
     tags = open_clip.list_pretrained_tags_by_model(arch)
     if tag not in tags:

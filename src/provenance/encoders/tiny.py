@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from .imports import import_open_clip
+
 TINY_SEED = 20241125
 TINY_ARCH = "provenance-tiny"
 _CONFIG_FILE = resources.files("provenance") / "data" / f"{TINY_ARCH}.json"
@@ -24,7 +26,7 @@ TINY_CONFIG = json.loads(_CONFIG_FILE.read_text())
 
 def register_tiny_config() -> None:
     """Make ``provenance-tiny`` an open_clip architecture name (idempotent)."""
-    import open_clip
+    open_clip = import_open_clip()
 
     if TINY_ARCH not in open_clip.list_models():
         with resources.as_file(_CONFIG_FILE) as path:

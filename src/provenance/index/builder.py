@@ -606,7 +606,9 @@ def sample_vectors(reader: PartReader, n: int, seed: int = 0) -> np.ndarray:
 
 
 def _spec_dim(parsed) -> int:
-    import open_clip
+    from ..encoders.imports import import_open_clip
+
+    open_clip = import_open_clip()
 
     if parsed.kind == "tiny":
         from ..encoders.tiny import TINY_CONFIG

@@ -107,7 +107,7 @@ class PartReader:
                     positions.append(pos)
                 base += tables[rg].num_rows
             joined = tables[order[0]] if len(order) == 1 else pa.concat_tables([tables[rg] for rg in order])
-            for pos, row in zip(positions, joined.take(picks).to_pylist()):
+            for pos, row in zip(positions, joined.take(_int64_array(picks)).to_pylist()):
                 out[pos] = row
         return out  # type: ignore[return-value]
 
@@ -195,3 +195,12 @@ def concat_tables(tables):
                 t = t.set_column(i, n, t.column(n).cast(pa.string()))
             fixed.append(t)
         return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def _int64_array(values: Sequence[int]):
+    """An Arrow int64 array built from a numpy buffer: ``take(list)`` and ``pa.array(...)`` import
+    pandas on first use (~0.3 s of a one-image trace) to check whether their input is a Series."""
+    import pyarrow as pa
+
+    a = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(a), [None, pa.py_buffer(a)])
