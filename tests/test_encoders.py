@@ -51,6 +51,19 @@ def test_tiny_embeddings_are_unit_float32_and_deterministic(photos):
     assert enc.device == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def test_batched_embedding_matches_the_models_own_transform_in_order(photos):
+    """embed_images resizes batches ahead with the fast CLIP preprocessing: same vectors, same order."""
+    enc = load_encoder("tiny", precision="fp32")
+    names = ["chelsea", "rocket", "coffee", "astronaut", "camera"]
+    ims = [photos[n] for n in names]
+    got = enc.embed_images(ims, batch_size=2)  # three batches: two ahead, one more submitted later
+    ref = enc.embed_pixels(torch.stack([enc.preprocess(im.convert("RGB")) for im in ims]))
+    assert got.shape == ref.shape == (5, enc.dim)
+    cos = (got * ref).sum(axis=1)
+    assert cos.min() > 0.9999, cos
+    assert enc.embed_images([]).shape == (0, enc.dim)
+
+
 def test_reduced_precision_is_checked_against_fp32(photos):
     enc = load_encoder("tiny", precision="bf16")
     ref = load_encoder("tiny", precision="fp32").embed_images([photos["chelsea"], photos["coins"]])

@@ -103,15 +103,20 @@ def _print_results(ix, results, show: int, notes: list[str]) -> None:
             console(stderr=True).print(f"Error: {r.error}", markup=False)
             continue
         title = f"{r.kind} {r.query}"
-        t = Table(title=title, title_justify="left", show_lines=False, expand=False)
-        for col, kw in (("rank", {"justify": "right"}), ("cosine", {"justify": "right"}), ("source", {}),
-                        ("caption", {"max_width": 60, "overflow": "ellipsis", "no_wrap": True}),
-                        ("host", {"max_width": 28, "overflow": "ellipsis", "no_wrap": True}), ("id", {"justify": "right"})):
-            t.add_column(col, **kw)
+        rows = []
         for n in r.neighbours[:show]:
             label = (n.label or "-") + (" selfie" if n.selfie else "")
             sim = f"{n.similarity:.4f}" + (" ≈dup" if n.near_duplicate else "")
-            t.add_row(str(n.rank), sim, label, Text(n.caption or "", no_wrap=True), Text(n.host or _tail(n.key or "", 28)), str(n.id))
+            rows.append((str(n.rank), sim, label, _clip(n.caption or "", 60), n.host or _tail(n.key or "", 28), str(n.id)))
+        t = Table(title=title, title_justify="left", show_lines=False, expand=False)
+        # Widths fixed from the (already clipped) cells: rich then skips measuring every cell,
+        # which was most of the printing time of a 100-image trace.
+        for j, (col, justify) in enumerate((("rank", "right"), ("cosine", "right"), ("source", "left"),
+                                             ("caption", "left"), ("host", "left"), ("id", "right"))):
+            width = max([len(col)] + [len(row[j]) for row in rows])
+            t.add_column(col, justify=justify, width=width, no_wrap=True, overflow="ellipsis")
+        for row in rows:
+            t.add_row(*(Text(cell) for cell in row))
         out.print(t)
         if r.composition:
             _print_composition(out, r.composition)
@@ -132,6 +137,11 @@ def _print_composition(out, comp: dict) -> None:
         parts.append(f"{label} {s['share']:.0%} [{s['low']:.0%}–{s['high']:.0%}]")
     if parts:
         out.print("  nearest-neighbour source composition: " + ", ".join(parts), markup=False)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())  # captions carry newlines and tabs from the web
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _tail(text: str, width: int) -> str:

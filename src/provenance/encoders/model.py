@@ -141,17 +141,33 @@ class Encoder:
             return _normalise(feats)
 
     def embed_images(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
-        """Embed PIL images (already decoded); preprocessing runs on threads (PIL releases the GIL)."""
+        """Embed PIL images (already decoded). Preprocessing runs on threads (PIL releases the GIL)
+        up to two batches ahead, so the next batch is resized while the model runs on this one."""
         import torch
 
+        from ..embed.preprocess import fast_preprocess
+
+        fast = fast_preprocess(self.preprocess)
+
         def prep(im):
-            return self.preprocess(im.convert("RGB"))
+            im = im.convert("RGB")
+            return fast.pixels(im) if fast is not None else self.preprocess(im)
+
+        def stack(prepped):
+            if fast is not None:
+                return fast.normalise(torch.from_numpy(np.stack(prepped)))
+            return torch.stack(prepped)
 
         out = []
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
-            for i in range(0, len(images), batch_size):
-                batch = torch.stack(list(pool.map(prep, images[i : i + batch_size])))
-                out.append(self.embed_pixels(batch))
+            starts = list(range(0, len(images), batch_size))
+            ahead = [pool.map(prep, images[s : s + batch_size]) for s in starts[:2]]
+            for j in range(len(starts)):
+                if j + 2 < len(starts):
+                    s = starts[j + 2]
+                    ahead.append(pool.map(prep, images[s : s + batch_size]))
+                out.append(self.embed_pixels(stack(list(ahead[j]))))
+                ahead[j] = None
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:

@@ -32,7 +32,8 @@ from . import faiss_plan
 from .build_state import BuildState, load_state
 from .journal import Journal
 from .keys import KeySet, key_hash
-from .layout import FORMAT, FORMAT_VERSION, MANIFEST, PARTS_DIR, SKIPS, index_file, part_name
+from .layout import FORMAT, FORMAT_VERSION, LOOKUP_SUFFIX, MANIFEST, PARTS_DIR, SKIPS, index_file, part_name
+from .lookup import write_lookup
 from .lock import WriteLock
 from .store import PartReader
 
@@ -361,8 +362,11 @@ class _Builder:
             import pyarrow.parquet as pq
 
             wait()
+            table = rows_to_table(meta)
             with atomic_path(parts / f"{name}.parquet") as tmp:
-                pq.write_table(rows_to_table(meta), tmp, row_group_size=ROW_GROUP)
+                pq.write_table(table, tmp, row_group_size=ROW_GROUP)
+            with atomic_path(parts / f"{name}{LOOKUP_SUFFIX}") as tmp:
+                write_lookup(table, tmp)
             failpoint("part-written")
             part = {"op": "part", "name": name, "first_id": first_id, "count": len(meta), **record}
             self.journal.append(part)

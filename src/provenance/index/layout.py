@@ -7,6 +7,7 @@ MANIFEST = "manifest.json"
 FORMAT = "provenance-index"
 FORMAT_VERSION = 1
 SKIPS = "skipped.jsonl"
+LOOKUP_SUFFIX = ".arrow"  # uncompressed Arrow IPC copy of a part's metadata, memory-mapped for lookups by id
 
 
 def part_name(n: int) -> str:

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import ProvenanceError
-from .layout import FORMAT, FORMAT_VERSION, MANIFEST, PARTS_DIR
+from .layout import FORMAT, FORMAT_VERSION, LOOKUP_SUFFIX, MANIFEST, PARTS_DIR
+from .lookup import int64_array, open_lookup
 
 ROW_GROUP_CACHE = 64
 
@@ -49,6 +50,7 @@ class PartReader:
         self._groups: OrderedDict[tuple[str, int], Any] = OrderedDict()
         self._group_starts: dict[str, np.ndarray] = {}
         self._vectors: dict[str, np.ndarray] = {}
+        self._lookups: dict[str, Any] = {}
 
     def _locate(self, id_: int) -> tuple[dict[str, Any], int]:
         i = bisect.bisect_right(self.first_ids, id_) - 1
@@ -75,12 +77,20 @@ class PartReader:
         rg = int(np.searchsorted(starts, offset, side="right")) - 1
         return rg, int(starts[rg])
 
+    def _lookup(self, name: str):
+        """The part's memory-mapped Arrow copy, or None for parts written before it existed."""
+        if name not in self._lookups:
+            path = self.directory / PARTS_DIR / f"{name}{LOOKUP_SUFFIX}"
+            self._lookups[name] = open_lookup(path) if path.exists() else None
+        return self._lookups[name]
+
     def prefetch(self) -> None:
-        """Open every part's Parquet footer (and pyarrow's compute kernels) ahead of lookups."""
+        """Open every part's lookup copy (or Parquet footer) and pyarrow's compute kernels ahead of lookups."""
         import pyarrow.compute  # noqa: F401  (first use costs ~0.1 s)
 
         for part in self.parts:
-            self._group_of(part["name"], 0)
+            if self._lookup(part["name"]) is None:
+                self._group_of(part["name"], 0)
 
     def rows(self, ids: Iterable[int]) -> list[dict[str, Any]]:
         """Metadata rows for ``ids`` (in the given order), reading each needed row group once.
@@ -92,11 +102,19 @@ class PartReader:
 
         ids = [int(i) for i in ids]
         by_part: dict[str, dict[int, list[tuple[int, int]]]] = {}
+        mapped: dict[str, list[tuple[int, int]]] = {}
         for pos, id_ in enumerate(ids):
             part, offset = self._locate(id_)
+            if self._lookup(part["name"]) is not None:
+                mapped.setdefault(part["name"], []).append((pos, offset))
+                continue
             rg, start = self._group_of(part["name"], offset)
             by_part.setdefault(part["name"], {}).setdefault(rg, []).append((pos, offset - start))
         out: list[dict[str, Any] | None] = [None] * len(ids)
+        for name, picks in mapped.items():
+            rows = self._lookup(name).take(int64_array([o for _, o in picks])).to_pylist()
+            for (pos, _), row in zip(picks, rows):
+                out[pos] = row
         for name, groups in by_part.items():
             order = sorted(groups)
             tables = self._row_groups(name, order)
@@ -107,7 +125,7 @@ class PartReader:
                     positions.append(pos)
                 base += tables[rg].num_rows
             joined = tables[order[0]] if len(order) == 1 else pa.concat_tables([tables[rg] for rg in order])
-            for pos, row in zip(positions, joined.take(_int64_array(picks)).to_pylist()):
+            for pos, row in zip(positions, joined.take(int64_array(picks)).to_pylist()):
                 out[pos] = row
         return out  # type: ignore[return-value]
 
@@ -196,11 +214,3 @@ def concat_tables(tables):
             fixed.append(t)
         return pa.concat_tables(fixed, promote_options="permissive")
 
-
-def _int64_array(values: Sequence[int]):
-    """An Arrow int64 array built from a numpy buffer: ``take(list)`` and ``pa.array(...)`` import
-    pandas on first use (~0.3 s of a one-image trace) to check whether their input is a Series."""
-    import pyarrow as pa
-
-    a = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(a), [None, pa.py_buffer(a)])

@@ -88,9 +88,11 @@ def trace_images(
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(loaded))), thread_name_prefix="query-signals") as pool:
         signals = {i: pool.submit(query_analyzer, im) for i, _, im in loaded} if query_analyzer is not None else {}
         enc = index.encoder(encoder, device=device, precision=precision)
+        # One call for all queries: the encoder preprocesses the next batch while it embeds this one.
+        all_vecs = enc.embed_images([im for _, _, im in loaded], batch_size=batch_size) if loaded else None
         for s in range(0, len(loaded), batch_size):
             chunk = loaded[s : s + batch_size]
-            vecs = enc.embed_images([im for _, _, im in chunk])
+            vecs = all_vecs[s : s + batch_size]
             scores, ids = index.search(vecs, k)
             rows = _rows_by_id(index, ids)
             for (i, name, _), sc, idx in zip(chunk, scores, ids):
