@@ -131,3 +131,44 @@ def test_append_keeps_ids_and_retunes(tmp_path, mixture):
     _, ids = ix.search(second[:3], 1)
     assert list(ids[:, 0]) == [3000, 3001, 3002]
     assert [r["key"] for r in ix.rows(ids[:, 0])] == ["k3000", "k3001", "k3002"]
+
+
+def test_tuning_skips_only_configurations_slower_than_the_best(clustered_index, monkeypatch):
+    """With a cost model that grows with probes and depth, the pruned grid search still returns the
+    cheapest configuration an exhaustive search would, while evaluating fewer configurations."""
+    import copy
+
+    import faiss
+
+    from provenance.index import faiss_plan
+
+    ix, _ = clustered_index
+    plan = faiss_plan.IndexPlan.from_dict(copy.deepcopy(ix.manifest["faiss"]))
+    cost = lambda p, depth: 0.05 * p + 0.01 * (depth or 0)  # noqa: E731
+    monkeypatch.setattr(faiss_plan, "_single_query_ms", lambda index, plan, q, store, p, depth: cost(p, depth))
+    index = faiss.read_index(str(ix.path / ix.manifest["faiss"]["file"]))
+    tuned = faiss_plan.tune(index, plan, ix.parts, target_recall=0.95)
+    grid = tuned.tuning["grid"]
+    aim = tuned.tuning["aimed_at"]
+    # Exhaustive: every (probes, depth) the pruned search could have picked.
+    store = StoredVectors(ix.parts)
+    ids = np.sort(np.random.default_rng(99).choice(index.ntotal, size=tuned.tuning["queries"], replace=False))
+    q = store.gather(ids)
+    _, truth = exact_knn(q, ix.parts.iter_vectors(), 10, exclude=ids)
+    ivf = faiss.try_extract_index_ivf(index)
+    candidates = []
+    for depth in faiss_plan.RERANK_STEPS:
+        for p in (1, 2, 4, 8, 16, 32, 64):
+            if p > ivf.nlist:
+                continue
+            _, found = faiss_plan.search(index, plan, q, 11, store, nprobe=p, rerank=depth)
+            found = np.array([[i for i in row if i != own][:10] for row, own in zip(found, ids)])
+            if recall_at(found, truth, 10) >= aim:
+                candidates.append(cost(p, depth))
+    assert candidates and tuned.tuning["reached"]
+    assert tuned.tuning["ms_single_query"] == pytest.approx(min(candidates), abs=1e-4)
+    # Pruning: once a depth's cheapest setting is slower than the best, no deeper depth is tried.
+    best_ms = tuned.tuning["ms_single_query"]
+    depths_seen = list(dict.fromkeys(g["rerank"] for g in grid))
+    slow_from_start = [d for d in depths_seen if next(g for g in grid if g["rerank"] == d)["ms_per_query"] >= best_ms]
+    assert len(slow_from_start) <= 1 and slow_from_start in ([], [depths_seen[-1]])

@@ -275,9 +275,12 @@ def tune(index, plan: IndexPlan, reader, target_recall: float = 0.95, *, queries
     # Aim a little above the target: the estimate from a few hundred queries is itself noisy.
     aim = min(target_recall + TUNE_MARGIN, 0.999) if target_recall < 1 else 1.0
     grid, best = [], None
+    # Cost grows with both the probes and the shortlist depth, so the search stops a depth as soon
+    # as it is slower than the best configuration so far, and stops altogether when a depth's
+    # cheapest setting already is.
     for depth in depths:
-        previous = -1.0
-        for p in probes:
+        previous, slower_from_start = -1.0, False
+        for step, p in enumerate(probes):
             if best is not None and p >= best["nprobe"]:
                 break  # a deeper shortlist with as many probes can only be slower than the best so far
             _, found = search(index, plan, q, TUNE_K + 1, store, nprobe=p, rerank=depth)
@@ -289,9 +292,14 @@ def tune(index, plan: IndexPlan, reader, target_recall: float = 0.95, *, queries
                 if best is None or ms < best["ms_per_query"]:
                     best = grid[-1]
                 break  # more probes only cost more at this depth
+            if best is not None and ms >= best["ms_per_query"]:
+                slower_from_start = step == 0
+                break
             if p >= 16 and r <= previous + 0.002:
                 break  # plateau: this shortlist depth limits recall, not the probes
             previous = r
+        if slower_from_start:
+            break
     plan.seconds = {**plan.seconds, "tune": round(time.perf_counter() - t0, 2)}
     reached = best is not None
     if best is None:
