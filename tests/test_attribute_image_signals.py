@@ -112,6 +112,10 @@ def test_ocr_reads_stock_watermarks_drawn_on_a_photo():
         s = watermark_signals(drawn_text(word), marks)
         assert s["img_watermark"] == name, s
         assert s["img_watermark_conf"] > 0.8
+    # Small and large generations: the detector works at most DET_SIDE px on the long side (no upscaling).
+    for size, font in (((384, 384), 40), ((1024, 1024), 110), ((1400, 800), 120)):
+        s = watermark_signals(drawn_text("shutterstock", size=size, font_size=font), marks)
+        assert s["img_watermark"] == "shutterstock", (size, s)
     from skimage import data
 
     assert watermark_signals(Image.fromarray(data.coffee()), marks) == {"img_watermark": None}
