@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import provenance
 from helpers import write_clip_retrieval
@@ -33,3 +34,10 @@ def test_rows_by_id_across_parts_and_row_groups(tmp_path, monkeypatch):
         (tmp_path / "idx" / "parts" / f"{n}.arrow").unlink()
     older = provenance.open_index(tmp_path / "idx")
     assert older.rows(ids) == [table[i] for i in ids]
+    # A damaged lookup copy (truncated, or the rows of another part) is not trusted: Parquet answers.
+    truncated, swapped = (tmp_path / "idx" / "parts" / f"{n}.arrow" for n in names[1:3])
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    swapped.write_bytes((tmp_path / "idx" / "parts" / f"{names[3]}.arrow").read_bytes())  # same size, other ids
+    damaged = provenance.open_index(tmp_path / "idx")
+    with pytest.warns(RuntimeWarning, match="Parquet"):
+        assert damaged.rows(ids) == [table[i] for i in ids]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -78,10 +79,25 @@ class PartReader:
         return rg, int(starts[rg])
 
     def _lookup(self, name: str):
-        """The part's memory-mapped Arrow copy, or None for parts written before it existed."""
+        """The part's memory-mapped Arrow copy, or None (parts written before it existed, or a damaged
+        copy: the Parquet file is the part's authoritative metadata, so lookups fall back to it)."""
         if name not in self._lookups:
             path = self.directory / PARTS_DIR / f"{name}{LOOKUP_SUFFIX}"
-            self._lookups[name] = open_lookup(path) if path.exists() else None
+            table = None
+            if path.exists():
+                try:
+                    table = open_lookup(path)
+                except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+                    warnings.warn(f"{path} is unreadable ({exc}); reading part {name} from its Parquet file", RuntimeWarning,
+                                  stacklevel=2)
+                else:
+                    part = next(p for p in self.parts if p["name"] == name)
+                    first = table.column("id")[0].as_py() if table.num_rows and "id" in table.column_names else None
+                    if table.num_rows != int(part["count"]) or (table.num_rows and first != int(part["first_id"])):
+                        warnings.warn(f"{path} does not hold part {name}'s rows; reading them from its Parquet file",
+                                      RuntimeWarning, stacklevel=2)
+                        table = None
+            self._lookups[name] = table
         return self._lookups[name]
 
     def prefetch(self) -> None:
