@@ -38,10 +38,40 @@ def test_open_clip_imports_without_torch_dynamo_and_roi_align_still_works():
         "ra = sys.modules['torchvision.ops.roi_align']\n"
         "real = ra.is_compile_supported('cpu')\n"  # the stand-in defers to the real function
         "import torch._dynamo.utils as du\n"
+        "import open_clip.timm_model as tm\n"
+        "restored = torch.compiler.disable.__module__ == 'torch.compiler'\n"
         "print(json.dumps({'lazy': lazy, 'left': left, 'shape': shape, 'real': real == du.is_compile_supported('cpu'),"
-        " 'models': 'ViT-B-32' in oc.list_models()}))\n"
+        " 'models': 'ViT-B-32' in oc.list_models(), 'timm': tm.timm is not None, 'restored': restored}))\n"
     )
-    assert got == {"lazy": True, "left": False, "shape": [1, 3, 2, 2], "real": True, "models": True}
+    # timm (open_clip's optional towers) still imports: its @torch.compiler.disable methods are wrapped lazily
+    assert got == {"lazy": True, "left": False, "shape": [1, 3, 2, 2], "real": True, "models": True, "timm": True,
+                   "restored": True}
+
+
+def test_lazily_disabled_functions_behave_like_the_real_ones():
+    from provenance.encoders.imports import _lazy_disable
+
+    seen = []
+
+    def fake_disable(fn, recursive=True, **kw):
+        seen.append((fn.__name__, recursive, kw))
+        return fn
+
+    disable = _lazy_disable(fake_disable)
+
+    @disable
+    def f(x, y=1):
+        """doc"""
+        return x + y
+
+    @disable(recursive=False, reason="r")
+    def g(x):
+        return 2 * x
+
+    assert seen == []  # nothing wrapped at decoration time
+    assert [f(1), f(2, y=3), g(4), g(5)] == [2, 5, 8, 10]
+    assert seen == [("f", True, {}), ("g", False, {"reason": "r"})]  # each wrapped once, on first call
+    assert f.__name__ == "f" and f.__doc__ == "doc"
 
 
 def test_neighbour_rows_do_not_import_pandas(tmp_path):
