@@ -228,3 +228,18 @@ def test_bad_input_errors(study, tmp_path):
     assert not (tmp_path / "c" / "report.html").exists()
     res = _run(["report", str(tmp_path / "no-such.csv"), "--index", ixp])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_one_precision_for_the_whole_run(study, tmp_path, monkeypatch):
+    """Chunks are traced at one precision: a short last chunk must not load a second, float32 model."""
+    ix = open_index(study["index"])
+    asked = []
+    real = ix.encoder
+
+    def recording(spec=None, *, device=None, precision="auto"):
+        asked.append(precision)
+        return real(spec, device=device, precision=precision)
+
+    monkeypatch.setattr(ix, "encoder", recording)
+    run_report(ix, study["manifest"], tmp_path / "rep", k=K, batch_size=3, ocr=False, faces=False)
+    assert len(asked) >= 3 and set(asked) == {"auto"}  # 9+ generations: the stream's precision, every chunk

@@ -147,6 +147,7 @@ def run_report(
     """
     from ..index import Index, open_index
     from ..trace import trace_images
+    from ..trace.tracer import query_precision
 
     t0 = time.time()
     timings: dict[str, float] = {}
@@ -190,7 +191,8 @@ def run_report(
     try:
         for s in range(0, len(todo), batch_size):
             chunk = todo[s : s + batch_size]
-            results = trace_images(ix, [str(g.file) for g, _ in chunk], k=k, encoder=encoder, device=device, precision=precision,
+            results = trace_images(ix, [str(g.file) for g, _ in chunk], k=k, encoder=encoder, device=device,
+                                   precision=query_precision(precision, len(todo)), few_in_fp32=False,
                                    threshold=thr, on_error="record", batch_size=batch_size, **hooks)
             batch = []
             for (g, sha), res in zip(chunk, results):

@@ -58,14 +58,19 @@ def trace_images(
     batch_size: int = 32,
     query_analyzer: Callable | None = None,
     composer: Callable | None = None,
+    few_in_fp32: bool = True,
 ) -> list[TraceResult]:
     """Trace each image (path or PIL image) to its ``k`` nearest training items.
 
     ``on_error="record"`` returns a result with ``error`` set for an unreadable
-    image instead of raising, so batches keep going.
+    image instead of raising, so batches keep going. With ``precision="auto"`` a handful of
+    images is embedded in float32 (:func:`query_precision`); callers that trace a stream in
+    chunks decide once for the stream and pass ``few_in_fp32=False``, so that a short last
+    chunk does not load a second copy of the model.
     """
     thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
-    precision = query_precision(precision, len(images))
+    if few_in_fp32:
+        precision = query_precision(precision, len(images))
     if hasattr(index, "prefetch"):
         index.prefetch()  # FAISS and metadata footers load while images decode and the model loads
     results: list[TraceResult | None] = [None] * len(images)
