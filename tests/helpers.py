@@ -110,3 +110,16 @@ def run_cli(*args: str, expect: int | None = 0, input: str | None = None):
         tb = "".join(traceback.format_exception(exc)) if exc and not isinstance(exc, SystemExit) else ""
         raise AssertionError(f"exit {result.exit_code} != {expect} for {args}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{tb}")
     return result
+
+
+def record_precisions(index, monkeypatch) -> list[str]:
+    """Make ``index.encoder`` note the precision of every call (the list returned fills as it runs)."""
+    asked: list[str] = []
+    real = index.encoder
+
+    def recording(spec=None, *, device=None, precision="auto"):
+        asked.append(precision)
+        return real(spec, device=device, precision=precision)
+
+    monkeypatch.setattr(index, "encoder", recording)
+    return asked

@@ -29,7 +29,6 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     corpus = root / "corpus"
     corpus.mkdir()
-    rng = np.random.default_rng(0)
     photos = im.photos()
     for name in NAMES:
         for edit, pic in (("orig", photos[name]), ("sepia", im.sepia(photos[name])), ("flip", im.flip(photos[name]))):
@@ -232,14 +231,9 @@ def test_bad_input_errors(study, tmp_path):
 
 def test_one_precision_for_the_whole_run(study, tmp_path, monkeypatch):
     """Chunks are traced at one precision: a short last chunk must not load a second, float32 model."""
+    from helpers import record_precisions
+
     ix = open_index(study["index"])
-    asked = []
-    real = ix.encoder
-
-    def recording(spec=None, *, device=None, precision="auto"):
-        asked.append(precision)
-        return real(spec, device=device, precision=precision)
-
-    monkeypatch.setattr(ix, "encoder", recording)
+    asked = record_precisions(ix, monkeypatch)
     run_report(ix, study["manifest"], tmp_path / "rep", k=K, batch_size=3, ocr=False, faces=False)
     assert len(asked) >= 3 and set(asked) == {"auto"}  # 9+ generations: the stream's precision, every chunk

@@ -119,19 +119,12 @@ def test_a_handful_of_queries_embeds_in_float32(tmp_path, photos, monkeypatch):
     assert tracer.query_precision("bf16", 1) == "bf16"  # an explicit choice is kept
     assert tracer.FEW_QUERIES == model_mod.PRECISION_CHECK_ITEMS
 
-    from helpers import write_folder
+    from helpers import record_precisions, write_folder
 
     folder = write_folder(tmp_path / "photos", photos)
     build_index(tmp_path / "idx", str(folder), encoder="tiny", progress=False)
     ix = provenance.open_index(tmp_path / "idx")
-    asked = []
-    real = ix.encoder
-
-    def recording(spec=None, *, device=None, precision="auto"):
-        asked.append(precision)
-        return real(spec, device=device, precision=precision)
-
-    monkeypatch.setattr(ix, "encoder", recording)
+    asked = record_precisions(ix, monkeypatch)
     images = sorted(folder.rglob("*.jpg"))[:2]
     assert images
     ix.trace(images, k=3, ocr=False, faces=False)
