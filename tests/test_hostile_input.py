@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import add_tar_member, jpeg_bytes, write_clip_retrieval
+from helpers import add_tar_member, write_clip_retrieval
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
