@@ -23,7 +23,6 @@ import argparse
 import csv
 import itertools
 import json
-import math
 import sys
 import time
 from pathlib import Path
