@@ -8,6 +8,9 @@ images/s for:
   forward   model.encode_image on ready tensors at the same batch size (the ceiling)
   folder    provenance's embed pipeline over the folder source, decode included
   shards    the same over the .tar shards
+
+Each pipeline run sits between two bare-forward runs and is compared with their mean (the shared
+machine's speed drifts); the median over --repeat runs is reported, with every ratio in the JSON.
   index     the whole `provenance index` command on the shards (model load included)
 
 for each precision asked, and checks that reduced-precision embeddings match
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import statistics
 import sys
 import tarfile
 import time
@@ -121,7 +125,8 @@ def main() -> None:
     ap.add_argument("--precisions", default="auto", help="comma-separated: auto, fp32, bf16, fp16 (default auto)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=None, help="decode threads (default: provenance's default)")
-    ap.add_argument("--seconds", type=float, default=10.0, help="duration of the bare-forward measurement")
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of each bare-forward measurement")
+    ap.add_argument("--repeat", type=int, default=3, help="pipeline runs per source, each between two bare-forward runs")
     ap.add_argument("--no-index", action="store_true", help="skip the full `provenance index` run")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = ap.parse_args()
@@ -137,17 +142,28 @@ def main() -> None:
         t0 = time.perf_counter()
         enc = load_encoder(args.encoder, precision=prec)
         load_s = time.perf_counter() - t0
-        fwd = bare_forward(enc, args.batch_size, args.seconds)
+        # The machine's speed drifts (it is shared): each pipeline run is bracketed by bare-forward
+        # runs, its ratio taken against their mean, and the median ratio of --repeat runs reported.
+        forwards = [bare_forward(enc, args.batch_size, args.seconds)]
         used = enc.precision
-        row = {"precision": used, "requested": prec, "batch": args.batch_size, "load_s": round(load_s, 2), "forward_img_s": round(fwd, 1)}
+        row = {"precision": used, "requested": prec, "batch": args.batch_size, "load_s": round(load_s, 2)}
         for name, source in (("folder", str(folder)), ("shards", pattern)):
-            ips, vecs = pipeline(enc, source, args.batch_size, args.workers)
-            row[f"{name}_img_s"] = round(ips, 1)
-            row[f"{name}_vs_forward"] = round(ips / fwd, 3)
+            speeds, ratios = [], []
+            for _ in range(args.repeat):
+                ips, vecs = pipeline(enc, source, args.batch_size, args.workers)
+                forwards.append(bare_forward(enc, args.batch_size, args.seconds))
+                speeds.append(ips)
+                ratios.append(ips / ((forwards[-2] + forwards[-1]) / 2))
+            row[f"{name}_img_s"] = round(statistics.median(speeds), 1)
+            row[f"{name}_vs_forward"] = round(statistics.median(ratios), 3)
+            row[f"{name}_ratios"] = [round(r, 3) for r in ratios]
             if name == "folder":
                 if used == "fp32" and reference is None:
                     reference = vecs
                 row["_vecs"] = vecs
+        fwd = statistics.median(forwards)
+        row["forward_img_s"] = round(fwd, 1)
+        row["forward_runs"] = [round(v, 1) for v in forwards]
         if not args.no_index:
             out = args.workdir / "indexes" / "bench-embed"
             cmd = [*PROVENANCE, "index", str(out), "--from", pattern,
