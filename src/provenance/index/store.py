@@ -109,11 +109,12 @@ class PartReader:
                 self._group_of(part["name"], 0)
 
     def rows(self, ids: Iterable[int]) -> list[dict[str, Any]]:
-        """Metadata rows for ``ids`` (in the given order), reading each needed row group once.
+        """Metadata rows for ``ids`` (in the given order).
 
-        Row groups missing from the cache are read with one multi-threaded call per part, and
-        each part's rows are picked with one ``take``: tracing a batch of queries touches
-        hundreds of row groups of a large index."""
+        Parts with a lookup copy give their rows with one ``take`` on the memory map. For parts
+        without one, row groups missing from the cache are read with one multi-threaded call per
+        part and picked with one ``take``: tracing a batch of queries touches hundreds of row
+        groups of a large index."""
         import pyarrow as pa
 
         ids = [int(i) for i in ids]
@@ -229,4 +230,3 @@ def concat_tables(tables):
                 t = t.set_column(i, n, t.column(n).cast(pa.string()))
             fixed.append(t)
         return pa.concat_tables(fixed, promote_options="permissive")
-

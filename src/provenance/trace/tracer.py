@@ -9,13 +9,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..encoders.model import PRECISION_CHECK_ITEMS
 from ..errors import ProvenanceError
 from ..ingest.decode import SkipItem, decode_image
 from .near_duplicate import default_threshold
 from .results import Neighbour, TraceResult, url_host
 
 NEIGHBOUR_FIELDS = {"id", "key", "url", "caption", "label", "selfie"}
-FEW_QUERIES = 8  # provenance.encoders.model.PRECISION_CHECK_ITEMS
+FEW_QUERIES = PRECISION_CHECK_ITEMS
 
 
 def query_precision(precision: str, n_queries: int) -> str:
