@@ -61,6 +61,7 @@ def test_batched_embedding_matches_the_models_own_transform_in_order(photos):
     assert got.shape == ref.shape == (5, enc.dim)
     cos = (got * ref).sum(axis=1)
     assert cos.min() > 0.9999, cos
+    np.testing.assert_allclose(enc.embed_images(ims[:4], batch_size=2), got[:4], atol=1e-5)  # exactly two batches ahead
     assert enc.embed_images([]).shape == (0, enc.dim)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..attribute.hooks import build_hooks
 from ..errors import UsageError
+from ..index.layout import LOCK
 from ..paths import index_dir_for
 from .corpus import MARKER, build_corpus
 from .examples import make_examples, shipped_examples
@@ -55,7 +56,7 @@ def _demo_index_state(directory: Path, corpus_root: Path, labelling: dict) -> st
     """"current", "stale" (a demo index of another corpus or labelling), "partial" (an interrupted build) or "none"."""
     path = directory / "manifest.json"
     if not path.is_file():
-        return "partial" if directory.is_dir() and any(p.name != "LOCK" for p in directory.iterdir()) else "none"
+        return "partial" if directory.is_dir() and any(p.name != LOCK for p in directory.iterdir()) else "none"
     m = json.loads(path.read_text())
     sources = [s.get("source") for s in m.get("sources", [])]
     if not sources or not all(s and (Path(s) / MARKER).is_file() for s in sources):

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..ingest.decode import SkipItem, decode_image
 from ..ingest.items import Item, Skip
-from .preprocess import FastPreprocess, fast_preprocess
+from .preprocess import FastPreprocess, fast_preprocess, prepare_one, to_batch
 
 Analyzer = Callable[[Any], dict]  # PIL image -> extra metadata (e.g. face / watermark evidence)
 
@@ -57,7 +57,7 @@ def _prepare(item: Item, preprocess: Callable, fast: FastPreprocess | None, anal
         except Exception as exc:  # an analyser failure must not lose the item
             item.meta["ingest_note"] = f"image analysis failed: {type(exc).__name__}"
     try:
-        pixels = fast.pixels(im) if fast is not None else preprocess(im)
+        pixels = prepare_one(im, fast, preprocess)
     except Exception as exc:
         return Skip(item.ref, "corrupt image", f"preprocessing failed: {type(exc).__name__}: {str(exc)[:120]}")
     item.image_bytes = None  # free the encoded bytes early
@@ -73,8 +73,6 @@ def embed_items(
     analyze: Analyzer | None = None,
 ) -> Iterator[tuple[Item, np.ndarray] | Skip]:
     """Yield ``(item, vector)`` for every decodable image and :class:`Skip` for the rest, in input order."""
-    import torch
-
     workers = workers or default_workers()
     fast = fast_preprocess(encoder.preprocess)
     window = batch_size * 3
@@ -85,11 +83,7 @@ def embed_items(
     def flush():
         if not batch:
             return []
-        if fast is not None:
-            pixels = fast.normalise(torch.from_numpy(np.stack([p for _, p in batch])))
-        else:
-            pixels = torch.stack([t for _, t in batch])
-        vecs = encoder.embed_pixels(pixels)
+        vecs = encoder.embed_pixels(to_batch([p for _, p in batch], fast))
         out = [(it, v) for (it, _), v in zip(batch, vecs)]
         batch.clear()
         return out

@@ -61,6 +61,20 @@ class FastPreprocess:
         return x.sub_(mean).mul_(scale)
 
 
+def prepare_one(im, fast: FastPreprocess | None, transform: Callable[[Any], Any]):
+    """One RGB PIL image -> what :func:`to_batch` stacks: uint8 pixels (fast path) or the transform's tensor."""
+    return fast.pixels(im) if fast is not None else transform(im)
+
+
+def to_batch(prepared: list, fast: FastPreprocess | None):
+    """The model's (N, 3, H, W) float32 input from :func:`prepare_one` results."""
+    import torch
+
+    if fast is not None:
+        return fast.normalise(torch.from_numpy(np.stack(prepared)))
+    return torch.stack(prepared)
+
+
 def fast_preprocess(transform: Callable[[Any], Any]) -> FastPreprocess | None:
     """The fast equivalent of ``transform`` when it is the standard CLIP eval transform, else None."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Callable, Sequence
@@ -56,7 +57,7 @@ class Encoder:
         self._tokenizer_factory = tokenizer
         model.eval()
         self._model = model.to(device)
-        self.precision = "fp32" if precision != "fp32" else "fp32"
+        self.precision = "fp32"  # until the first batch settles the requested one
         self._pending_precision = precision if precision != "fp32" else None
         self.precision_check: dict | None = None
         with torch.inference_mode():
@@ -143,31 +144,22 @@ class Encoder:
     def embed_images(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
         """Embed PIL images (already decoded). Preprocessing runs on threads (PIL releases the GIL)
         up to two batches ahead, so the next batch is resized while the model runs on this one."""
-        import torch
-
-        from ..embed.preprocess import fast_preprocess
+        from ..embed.preprocess import fast_preprocess, prepare_one, to_batch
 
         fast = fast_preprocess(self.preprocess)
-
-        def prep(im):
-            im = im.convert("RGB")
-            return fast.pixels(im) if fast is not None else self.preprocess(im)
-
-        def stack(prepped):
-            if fast is not None:
-                return fast.normalise(torch.from_numpy(np.stack(prepped)))
-            return torch.stack(prepped)
-
+        batches = [images[s : s + batch_size] for s in range(0, len(images), batch_size)]
         out = []
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
-            starts = list(range(0, len(images), batch_size))
-            ahead = [pool.map(prep, images[s : s + batch_size]) for s in starts[:2]]
-            for j in range(len(starts)):
-                if j + 2 < len(starts):
-                    s = starts[j + 2]
-                    ahead.append(pool.map(prep, images[s : s + batch_size]))
-                out.append(self.embed_pixels(stack(list(ahead[j]))))
-                ahead[j] = None
+
+            def submit(batch):
+                return pool.map(lambda im: prepare_one(im.convert("RGB"), fast, self.preprocess), batch)
+
+            ahead = deque(submit(b) for b in batches[:2])
+            for j in range(len(batches)):
+                prepared = list(ahead.popleft())
+                if j + 2 < len(batches):
+                    ahead.append(submit(batches[j + 2]))
+                out.append(self.embed_pixels(to_batch(prepared, fast)))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:

@@ -32,7 +32,7 @@ from . import faiss_plan
 from .build_state import BuildState, load_state
 from .journal import Journal
 from .keys import KeySet, key_hash
-from .layout import FORMAT, FORMAT_VERSION, LOOKUP_SUFFIX, MANIFEST, PARTS_DIR, SKIPS, index_file, part_name
+from .layout import FORMAT, FORMAT_VERSION, LOCK, LOOKUP_SUFFIX, MANIFEST, PARTS_DIR, SKIPS, index_file, part_name
 from .lookup import write_lookup
 from .lock import WriteLock
 from .store import PartReader
@@ -641,7 +641,7 @@ def _wipe(directory: Path) -> None:
     if not directory.exists():
         return
     for p in directory.iterdir():
-        if p.name == "LOCK":
+        if p.name == LOCK:
             continue
         if p.is_dir():
             shutil.rmtree(p)

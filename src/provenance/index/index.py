@@ -83,7 +83,7 @@ class Index:
         return faiss_plan.search(self.faiss_index, plan, q, int(k), self.stored_vectors, nprobe=nprobe)
 
     def prefetch(self) -> None:
-        """Load what searches and metadata lookups need (the FAISS index, Parquet footers) in a
+        """Load what searches and metadata lookups need (the FAISS index, the parts' lookup copies) in a
         background thread, so that it overlaps other start-up work such as loading the model."""
         if self._prefetched is None:
             fut: Future = Future()
@@ -113,7 +113,8 @@ class Index:
 
     # -- metadata ----------------------------------------------------------------
     def rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
-        """Metadata rows by id, reading only the Parquet row groups that hold them."""
+        """Metadata rows by id, read from the parts' memory-mapped lookup copies (or, for parts without
+        one, only the Parquet row groups that hold them)."""
         self._await_prefetch()
         return self.parts.rows(ids)
 

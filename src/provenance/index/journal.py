@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-JOURNAL = "journal.jsonl"
+from .layout import JOURNAL
+
 
 
 class Journal:

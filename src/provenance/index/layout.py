@@ -7,6 +7,8 @@ MANIFEST = "manifest.json"
 FORMAT = "provenance-index"
 FORMAT_VERSION = 1
 SKIPS = "skipped.jsonl"
+JOURNAL = "journal.jsonl"
+LOCK = "LOCK"
 LOOKUP_SUFFIX = ".arrow"  # uncompressed Arrow IPC copy of a part's metadata, memory-mapped for lookups by id
 
 

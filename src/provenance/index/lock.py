@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from ..errors import IndexLocked
+from .layout import LOCK
 
-LOCK = "LOCK"
 
 
 def _process_start(pid: int) -> float | None:

@@ -78,9 +78,10 @@ class PartReader:
         rg = int(np.searchsorted(starts, offset, side="right")) - 1
         return rg, int(starts[rg])
 
-    def _lookup(self, name: str):
+    def _lookup(self, part: dict[str, Any]):
         """The part's memory-mapped Arrow copy, or None (parts written before it existed, or a damaged
         copy: the Parquet file is the part's authoritative metadata, so lookups fall back to it)."""
+        name = part["name"]
         if name not in self._lookups:
             path = self.directory / PARTS_DIR / f"{name}{LOOKUP_SUFFIX}"
             table = None
@@ -91,7 +92,6 @@ class PartReader:
                     warnings.warn(f"{path} is unreadable ({exc}); reading part {name} from its Parquet file", RuntimeWarning,
                                   stacklevel=2)
                 else:
-                    part = next(p for p in self.parts if p["name"] == name)
                     first = table.column("id")[0].as_py() if table.num_rows and "id" in table.column_names else None
                     if table.num_rows != int(part["count"]) or (table.num_rows and first != int(part["first_id"])):
                         warnings.warn(f"{path} does not hold part {name}'s rows; reading them from its Parquet file",
@@ -105,7 +105,7 @@ class PartReader:
         import pyarrow.compute  # noqa: F401  (first use costs ~0.1 s)
 
         for part in self.parts:
-            if self._lookup(part["name"]) is None:
+            if self._lookup(part) is None:
                 self._group_of(part["name"], 0)
 
     def rows(self, ids: Iterable[int]) -> list[dict[str, Any]]:
@@ -122,14 +122,14 @@ class PartReader:
         mapped: dict[str, list[tuple[int, int]]] = {}
         for pos, id_ in enumerate(ids):
             part, offset = self._locate(id_)
-            if self._lookup(part["name"]) is not None:
+            if self._lookup(part) is not None:
                 mapped.setdefault(part["name"], []).append((pos, offset))
                 continue
             rg, start = self._group_of(part["name"], offset)
             by_part.setdefault(part["name"], {}).setdefault(rg, []).append((pos, offset - start))
         out: list[dict[str, Any] | None] = [None] * len(ids)
         for name, picks in mapped.items():
-            rows = self._lookup(name).take(int64_array([o for _, o in picks])).to_pylist()
+            rows = self._lookups[name].take(int64_array([o for _, o in picks])).to_pylist()
             for (pos, _), row in zip(picks, rows):
                 out[pos] = row
         for name, groups in by_part.items():

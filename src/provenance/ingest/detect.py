@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import IngestError, UsageError
+from ..errors import UsageError
 
 FORMATS = ("auto", "images", "webdataset", "embeddings", "hf")
 

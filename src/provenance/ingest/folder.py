@@ -88,11 +88,13 @@ class FolderSource:
 
 
 def _is_index_dir(path: Path) -> bool:
-    """A provenance index directory (see provenance.index.layout): a journal, a provenance manifest,
-    or the write lock a build in progress holds (JSON naming its process)."""
-    if (path / "journal.jsonl").is_file():
+    """A provenance index directory: a journal, a provenance manifest, or the write lock a build in
+    progress holds (JSON naming its process)."""
+    from ..index.layout import FORMAT, JOURNAL, LOCK, MANIFEST
+
+    if (path / JOURNAL).is_file():
         return True
-    for name, marker in (("manifest.json", "provenance-index"), ("LOCK", '"pid"')):
+    for name, marker in ((MANIFEST, FORMAT), (LOCK, '"pid"')):
         f = path / name
         if f.is_file():
             try:

@@ -73,7 +73,7 @@ def trace_images(
     if few_in_fp32:
         precision = query_precision(precision, len(images))
     if hasattr(index, "prefetch"):
-        index.prefetch()  # FAISS and metadata footers load while images decode and the model loads
+        index.prefetch()  # FAISS index and metadata load while images decode and the model loads
     results: list[TraceResult | None] = [None] * len(images)
     loaded: list[tuple[int, str, Any]] = []
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2), thread_name_prefix="decode") as pool:
