@@ -100,6 +100,19 @@ def test_selfie_flag_from_caption(clf):
     assert not clf.classify(None, "selfie stick with bluetooth remote, black").selfie
 
 
+def test_evidence_is_the_same_in_every_process():
+    """Index builds label in several processes, each with its own string-hash salt: the evidence of an
+    item (selfie cues included) must not depend on which one labelled it."""
+    import subprocess
+    import sys
+
+    code = ("from provenance.attribute import SourceClassifier;"
+            "print(SourceClassifier().classify('https://i.redd.it/x.jpg', 'me and my sister, mirror selfie, my new hair').fields()['evidence'])")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(4)}
+    assert len(outs) == 1 and '"selfie","caption"' in outs.pop()
+
+
 def test_pwatermark_column_pushes_toward_stock(clf):
     url, cap = "https://example.org/images/pic1.jpg", "a woman drinking coffee"
     low = clf.classify(url, cap, columns={"pwatermark": 0.05})

@@ -115,6 +115,14 @@ def test_exact_knn_excludes_own_row():
     full = x[own] @ x.T
     full[np.arange(3), own] = -np.inf
     np.testing.assert_array_equal(i, np.argsort(-full, axis=1)[:, :4])
+    np.testing.assert_allclose(s, -np.sort(-full, axis=1)[:, :4], rtol=1e-5)
+    # batches smaller than k, a query not drawn from the vectors (-1), fewer vectors than k
+    s2, i2 = exact_knn(x[own], [x[j:j + 3] for j in range(0, 500, 3)], 4, exclude=np.array([3, -1, 499]))
+    np.testing.assert_array_equal(i2[[0, 2]], i[[0, 2]])
+    assert i2[1].tolist() == np.argsort(-(x[250] @ x.T))[:4].tolist()
+    s3, i3 = exact_knn(x[:2], [x[:3]], 5, exclude=np.array([0, 1]))
+    assert i3[0].tolist() == [*sorted([1, 2], key=lambda j: -float(x[0] @ x[j])), -1, -1, -1]
+    assert np.isneginf(s3[:, 2:]).all() and np.isfinite(s3[:, :2]).all()
 
 
 def test_append_keeps_ids_and_retunes(tmp_path, mixture):

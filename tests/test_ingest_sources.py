@@ -123,6 +123,58 @@ def test_embeddings_bad_files(cli_run, tmp_path, photos):
     assert not (tmp_path / "indexes" / "e2" / "manifest.json").exists()
 
 
+def test_embeddings_metadata_columns_rows_and_keys(cli_run, tmp_path):
+    """Embeddings are ingested a block of rows at a time; every row still gets what a single item
+    would: cleaned text, renamed extras, its own key or file#row, duplicate and bad rows counted."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "emb" / "img_emb").mkdir(parents=True)
+    (tmp_path / "emb" / "metadata").mkdir()
+    n = 40
+    for f in range(2):
+        v = rng.normal(size=(n, 256)).astype(np.float32)
+        v[5], v[6] = np.nan, 0.0
+        keys = [f"f{f}-{i}" for i in range(n)]
+        keys[1], keys[2] = "", None  # no key: named by file and row
+        if f == 1:
+            keys[10] = "f0-11"  # a duplicate of file 0's key
+        table = pa.table({
+            "key": keys,
+            "url": ["https://www.etsy.com/listing/1/mug" + ("x" * 9000 if i == 3 else "") for i in range(n)],
+            "caption": ["a" * 5000 if i == 4 else "me and my dog" for i in range(n)],
+            "width": list(range(n)),
+            "label": ["theirs"] * n,  # reserved: kept as src_label
+            "pwatermark": [0.95] * n,
+            "note": [b"caf\xe9"] * n,  # bytes, decoded leniently
+            "small": pa.array(range(n), pa.int32()),
+        })
+        np.save(tmp_path / "emb" / "img_emb" / f"img_emb_{f}.npy", v)
+        pq.write_table(table, tmp_path / "emb" / "metadata" / f"metadata_{f}.parquet")
+    rep = _build(cli_run, "e", "--from", tmp_path / "emb", "--encoder", "tiny", "--commit-every", "16")
+    assert rep["skip_reasons"] == {"non-finite vector": 2, "zero vector": 2, "duplicate key": 1}
+    assert rep["count"] == 2 * n - 5
+    ex = {e["ref"] for e in rep["skipped_examples"]}
+    assert {"img_emb_0.npy#5", "img_emb_1.npy#6", "img_emb_1.npy#10"} <= ex
+    parts = sorted((tmp_path / "indexes" / "e" / "parts").glob("*.parquet"))
+    assert [pq.read_metadata(p).num_rows for p in parts] == [16, 16, 6, 16, 16, 5]  # parts end with each file
+    t = pq.read_table(parts[0]).to_pylist() + [r for p in parts[1:] for r in pq.read_table(p).to_pylist()]
+    by_key = {r["key"]: r for r in t}
+    assert [r["id"] for r in t] == list(range(len(t)))
+    assert "img_emb_0.npy#1" in by_key and "img_emb_0.npy#2" in by_key and "img_emb_1.npy#2" in by_key
+    r3 = next(r for r in t if r["shard"] == "img_emb_0.npy" and r["width"] == 3)
+    assert len(r3["url"]) == 8192
+    r4 = by_key["f0-4"]
+    assert r4["caption"] == "a" * 4096 + " [truncated]"
+    assert r4["src_label"] == "theirs" and r4["label"] == "commercial" and r4["src_width"] == 4 and r4["height"] is None
+    assert r4["note"] == "caf\ufffd" and r4["pwatermark"] == 0.95
+    assert "pwatermark=0.95" in r4["evidence"] and r4["selfie"] is False
+    assert pq.read_schema(parts[0]).field("small").type == pa.int32()  # extras keep their Arrow type
+    # appending the same files again adds nothing, and says so
+    rep2 = _build(cli_run, "e", "--from", tmp_path / "emb", "--append")
+    assert rep2["up_to_date"] is True and rep2["count"] == rep["count"]
+
+
 def test_embeddings_wrong_dimension_is_refused(cli_run, tmp_path):
     rows = [{"url": f"https://x.org/{i}.jpg", "caption": "x"} for i in range(4)]
     vecs = np.random.default_rng(0).normal(size=(4, 512)).astype(np.float32)

@@ -399,7 +399,8 @@ class SourceClassifier:
         score = sum(w for _, _, w in found)
         framing = bool(image and image.get("img_selfie_framing"))
         if score >= m["selfie_threshold"]:
-            return True, [["selfie", "caption", w, phrase] for phrase, _, w in found]
+            # strongest first, then by phrase: never in the order of a (per-process salted) set
+            return True, [["selfie", "caption", w, phrase] for phrase, _, w in sorted(found, key=lambda e: (-abs(e[2]), e[0]))]
         if framing and label == m.get("face_selfie_class"):
             return True, [["selfie", "image", 1.0, "one large central face"]]
         return False, []

@@ -24,7 +24,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 from ..errors import EncoderError, IngestError, StrictModeError, UsageError
-from ..ingest.items import BASE_COLUMNS, Item, Skip
+from ..ingest.items import BASE_COLUMNS, Block, Item, Skip
 from ..paths import index_dir_for
 from ..util.atomic import atomic_path, atomic_write_bytes, atomic_write_json
 from ..util.failpoints import failpoint
@@ -183,8 +183,10 @@ class _Builder:
                 encoder = self._load_encoder(identity["spec"])
         self.encoder = encoder
         self.sources = sources
+        self._label_fields: list[str] = []
         if self.labeler is not None:
             self.labeler.prepare(identity, encoder)
+            self._label_fields = list(self.labeler.describe().get("fields") or [])
         units = [(src, u) for src in sources for u in src.units()]
         todo = [(src, u) for src, u in units if u.key not in state.done_units]
         resumed = state.has_pending
@@ -283,20 +285,38 @@ class _Builder:
     # -- ingest ------------------------------------------------------------------
     def _run_unit(self, src, unit, bar) -> tuple[int, int]:
         added = already = 0
-        chunk: list[Item] = []
+        chunk: list[Item] | list[Block] = []  # one kind at a time
+        rows_in_chunk = 0
         skips: list[Skip] = []
+        limit = self.opts.commit_every
 
         def commit():
-            nonlocal chunk, skips, added
+            nonlocal chunk, skips, added, rows_in_chunk
             added += self._commit_chunk(src, unit.key, chunk, skips)
-            bar.update(len(chunk))
-            chunk, skips = [], []
+            bar.update(rows_in_chunk)
+            chunk, skips, rows_in_chunk = [], [], 0
 
         for entry in unit.open():
             if isinstance(entry, Skip):
                 skips.append(entry)
                 bar.update(entry.count)
                 continue
+            if isinstance(entry, Block):
+                if chunk and isinstance(chunk[0], Item):
+                    commit()
+                block, old = self._new_rows(entry, skips)
+                already += old
+                bar.update(len(entry) - len(block))
+                while len(block):
+                    piece = block.slice(0, limit - rows_in_chunk)
+                    chunk.append(piece)
+                    rows_in_chunk += len(piece)
+                    block = block.slice(len(piece))
+                    if rows_in_chunk >= limit:
+                        commit()
+                continue
+            if chunk and isinstance(chunk[0], Block):
+                commit()
             h = key_hash(entry.key)
             if h in self.committed_keys:
                 already += 1
@@ -311,7 +331,8 @@ class _Builder:
                 continue
             self.seen.add(h)
             chunk.append(entry)
-            if len(chunk) >= self.opts.commit_every:
+            rows_in_chunk += 1
+            if rows_in_chunk >= limit:
                 commit()
         if chunk or skips:
             commit()
@@ -329,17 +350,39 @@ class _Builder:
             self._unfinished = finish_unit
         return added, already
 
-    def _commit_chunk(self, src, unit_key: str, items: list[Item], skips: list[Skip]) -> int:
-        """Turn ``items`` into the next part. The part is finished (labels in, Parquet written,
+    def _new_rows(self, block: Block, skips: list[Skip]) -> tuple[Block, int]:
+        """The rows of ``block`` this build adds (what :meth:`_run_unit` decides per item, for a
+        whole block), and how many of its rows the index already holds."""
+        hashes = np.fromiter(map(key_hash, block.keys), np.int64, len(block))
+        old = self.committed_keys.contains_many(hashes)
+        done = old | self.pending_keys.contains_many(hashes)
+        keep = []
+        seen, add = self.seen, self.seen.add
+        for j, h in zip(np.flatnonzero(~done).tolist(), hashes[~done].tolist()):
+            if h in seen:
+                skips.append(Skip(block.ref(j), "duplicate key", f"key {block.keys[j]!r} seen earlier in this build"))
+            else:
+                add(h)
+                keep.append(j)
+        if len(keep) == len(block):
+            return block, 0
+        return block.take(np.asarray(keep, dtype=np.int64)), int(old.sum())
+
+    def _commit_chunk(self, src, unit_key: str, chunk: list[Item] | list[Block], skips: list[Skip]) -> int:
+        """Turn ``chunk`` into the next part. The part is finished (labels in, Parquet written,
         journaled) by :meth:`_drain` when the part after it has been started: labelling done by
         helper processes then overlaps with writing this part and reading the next chunk."""
-        rows, vecs = [], []
-        embedded = self._embed(src, items, skips)
-        for item, vec in embedded:
-            rows.append(item)
-            vecs.append(vec)
+        blocks = bool(chunk) and isinstance(chunk[0], Block)
+        if blocks:
+            n = sum(len(b) for b in chunk)
+        else:
+            items, vecs = [], []
+            for item, vec in self._embed(src, chunk, skips):
+                items.append(item)
+                vecs.append(vec)
+            n = len(items)
         record: dict[str, Any] = {"source": src.text, "unit": unit_key, "skips": [_skip_dict(s) for s in skips]}
-        if not rows:
+        if not n:
             self._drain()
             if skips:
                 self.journal.append({"op": "skips", **record})
@@ -348,8 +391,15 @@ class _Builder:
         # The open part (if any) is journaled before this one: count it in.
         name = part_name(state.next_part_number + (1 if self._unfinished else 0))
         first_id = state.next_id + self._unfinished_count
-        matrix = np.ascontiguousarray(np.stack(vecs), dtype=np.float32)
-        meta = self._rows(rows, first_id, src.text)
+        if blocks:
+            matrix = chunk[0].vectors if len(chunk) == 1 else np.concatenate([b.vectors for b in chunk])
+            matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+            given = self._block_table(chunk, first_id, src.text)
+            meta = given.to_pylist()
+        else:
+            matrix = np.ascontiguousarray(np.stack(vecs), dtype=np.float32)
+            given = None
+            meta = self._rows(items, first_id, src.text)
         wait = self._label(meta, matrix)  # helper processes start on this part...
         self._drain()  # ...while this process finishes the previous one
         parts = self.dir / PARTS_DIR
@@ -362,7 +412,7 @@ class _Builder:
             import pyarrow.parquet as pq
 
             wait()
-            table = rows_to_table(meta)
+            table = rows_to_table(meta) if given is None else with_new_fields(given, meta, self._label_fields)
             with atomic_path(parts / f"{name}.parquet") as tmp:
                 pq.write_table(table, tmp, row_group_size=ROW_GROUP)
             with atomic_path(parts / f"{name}{LOOKUP_SUFFIX}") as tmp:
@@ -373,8 +423,8 @@ class _Builder:
             failpoint("part-journaled")
             state.pending_parts.append(part)
 
-        self._unfinished, self._unfinished_count = finish, len(meta)
-        return len(rows)
+        self._unfinished, self._unfinished_count = finish, n
+        return n
 
     def _drain(self) -> None:
         """Finish the part :meth:`_commit_chunk` left open, if any."""
@@ -435,6 +485,36 @@ class _Builder:
                     row[k] = v
             rows.append(row)
         return rows
+
+    def _block_table(self, blocks: list[Block], first_id: int, source_text: str):
+        """A part's metadata table for ``blocks``: the columns :meth:`_rows` makes of items, in its order."""
+        import pyarrow as pa
+
+        given = blocks[0].table if len(blocks) == 1 else pa.concat_tables([b.table for b in blocks], promote_options="permissive")
+        n = given.num_rows
+        have = set(given.column_names)
+
+        def col(name: str, string: bool = True):
+            return given.column(name) if name in have else pa.nulls(n, pa.string() if string else pa.null())
+
+        keys = [k for b in blocks for k in b.keys]
+        out = {
+            "id": pa.array(np.arange(first_id, first_id + n, dtype=np.int64)),
+            "key": pa.array(keys, pa.string()),
+            "url": col("url"),
+            "caption": col("caption"),
+            "source": pa.array([source_text] * n, pa.string()),
+            "shard": col("shard"),
+            "width": col("x_width", string=False),
+            "height": col("x_height", string=False),
+        }
+        for k in given.column_names:
+            if k.startswith("x_"):
+                name = k[2:]
+                if name in ("width", "height") or name in out or name in RESERVED:
+                    name = f"src_{name}"
+                out[name] = given.column(k)
+        return pa.table(out)
 
     def _build_skips(self, state: BuildState) -> list[dict[str, str]]:
         """Skips of the current (uncommitted) build, each input once however often it was retried."""
@@ -574,21 +654,32 @@ def rows_to_table(rows: list[dict[str, Any]]):
     """An Arrow table from row dicts; a column whose values disagree in type is stored as text."""
     import pyarrow as pa
 
-    names: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in names:
-                names.append(k)
-    arrays = {}
-    for n in names:
-        values = [r.get(n) for r in rows]
-        try:
-            arrays[n] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            arrays[n] = pa.array([None if v is None else str(v) for v in values], type=pa.string())
-        if pa.types.is_null(arrays[n].type) and n in ("url", "caption", "shard", "key", "source"):
-            arrays[n] = arrays[n].cast(pa.string())
-    return pa.table(arrays)
+    names = list(dict.fromkeys(k for r in rows for k in r))  # in order of first appearance
+    return pa.table({n: _column([r.get(n) for r in rows], n) for n in names})
+
+
+def with_new_fields(table, rows: list[dict[str, Any]], declared: Sequence[str] = ()):
+    """``table`` with the fields a labeler added to its ``rows`` (one dict per table row, made from
+    the table's columns). New keys become new columns; a column named in ``declared`` (the fields
+    the labeler says it writes) is replaced in place, as a row's value would be."""
+    import pyarrow as pa
+
+    given = table.column_names
+    names = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in given or k in declared]
+    arrays = {n: _column([r.get(n) for r in rows], n) for n in names}
+    return pa.table({**{c: table.column(c) for c in given}, **arrays})
+
+
+def _column(values: list, name: str):
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        arr = pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    if pa.types.is_null(arr.type) and name in ("url", "caption", "shard", "key", "source"):
+        arr = arr.cast(pa.string())
+    return arr
 
 
 def sample_vectors(reader: PartReader, n: int, seed: int = 0) -> np.ndarray:

@@ -139,28 +139,35 @@ def exact_knn(
     """Brute-force top-``k`` inner products over vectors streamed in id order.
 
     ``exclude`` (one id per query, or -1) drops a query's own row, for queries
-    drawn from the indexed vectors themselves.
+    drawn from the indexed vectors themselves. Ids are -1 (scores -inf) where fewer
+    than ``k`` vectors exist. FAISS's blocked search and heaps do the work: on all
+    cores, about 3x faster than numpy's single-threaded partial sorts.
     """
+    import faiss
+
     q = np.ascontiguousarray(queries, dtype=np.float32)
     n = len(q)
-    best_s = np.full((n, k), -np.inf, dtype=np.float32)
-    best_i = np.full((n, k), -1, dtype=np.int64)
+    kk = k + (1 if exclude is not None else 0)
+    heap = faiss.ResultHeap(n, kk, keep_max=True)
     base = 0
     for b in batches:
-        sims = q @ np.asarray(b, dtype=np.float32).T
-        if exclude is not None:
-            local = np.asarray(exclude) - base
-            hit = (local >= 0) & (local < sims.shape[1])
-            sims[np.nonzero(hit)[0], local[hit]] = -np.inf
-        kk = min(k, sims.shape[1])
-        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        cand_s = np.concatenate([best_s, np.take_along_axis(sims, part, axis=1)], axis=1)
-        cand_i = np.concatenate([best_i, part + base], axis=1)
-        order = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
-        best_s = np.take_along_axis(cand_s, order, axis=1)
-        best_i = np.take_along_axis(cand_i, order, axis=1)
-        base += sims.shape[1]
-    return best_s, np.where(np.isfinite(best_s), best_i, -1)
+        b = np.ascontiguousarray(b, dtype=np.float32)
+        if not len(b):
+            continue
+        d, i = faiss.knn(q, b, min(kk, len(b)), metric=faiss.METRIC_INNER_PRODUCT)
+        heap.add_result(d, np.where(i >= 0, i + base, -1))
+        base += len(b)
+    heap.finalize()
+    scores, ids = heap.D, heap.I
+    if exclude is not None:
+        own = np.asarray(exclude, dtype=np.int64).reshape(-1, 1)
+        # drop the query's own id where found, else the last (k+1-th) candidate
+        drop = np.where((ids == own).any(axis=1, keepdims=True), ids == own, np.arange(kk) == kk - 1)
+        keep = ~drop
+        keep &= np.cumsum(keep, axis=1) <= k
+        scores, ids = scores[keep].reshape(n, k), ids[keep].reshape(n, k)
+    missing = ids < 0
+    return np.where(missing, -np.inf, scores).astype(np.float32), np.where(missing, -1, ids)
 
 
 def recall_at(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:

@@ -42,5 +42,13 @@ class KeySet:
         i = np.searchsorted(a, h)
         return bool(i < len(a) and a[i] == h)
 
+    def contains_many(self, hashes: np.ndarray) -> np.ndarray:
+        """Membership of each of ``hashes`` (int64), as a bool array."""
+        a = self._sorted
+        if not len(a):
+            return np.zeros(len(hashes), bool)
+        i = np.minimum(np.searchsorted(a, hashes), len(a) - 1)
+        return a[i] == hashes
+
     def __len__(self) -> int:
         return len(self._sorted)

@@ -191,7 +191,8 @@ class PartReader:
             # of a 20 GB index resident (and counted in RSS) after one streaming pass.
             arr = np.load(self.directory / PARTS_DIR / f"{part['name']}.npy", mmap_mode="r", allow_pickle=False)
             for s in range(0, arr.shape[0], batch):
-                yield np.array(arr[s : s + batch], dtype=np.float32)
+                # parts are float32: a view of the map, no copy (FAISS and BLAS read it in place)
+                yield np.asarray(arr[s : s + batch], dtype=np.float32)
             del arr
 
     def table(self, columns: Sequence[str] | None = None):

@@ -1,6 +1,6 @@
 """Ingest: turn a user's data (folders, shards, embeddings, datasets) into items to index."""
 
 from .detect import FORMATS, detect_format, open_source
-from .items import Item, Skip, Unit
+from .items import Block, Item, Skip, Unit
 
-__all__ = ["FORMATS", "Item", "Skip", "Unit", "detect_format", "open_source"]
+__all__ = ["Block", "FORMATS", "Item", "Skip", "Unit", "detect_format", "open_source"]

@@ -12,9 +12,11 @@ import re
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import IngestError
-from .items import Item, Skip, Unit, clean_caption, clean_text
+from .items import MAX_CAPTION_CHARS, TRUNCATED, Block, Skip, Unit, clean_caption, clean_text
 
 CAPTION_COLS = ("caption", "TEXT", "text", "alt")
 URL_COLS = ("url", "URL")
@@ -80,7 +82,7 @@ class EmbeddingsSource:
         for n in self.orphan_metadata:
             yield Unit(key=f"{self.text}|orphan-metadata-{n}", open=lambda n=n: iter([Skip(f"metadata_{n}.parquet", "metadata without embeddings file")]))
 
-    def _items(self, emb_path: str, meta_path: str | None) -> Iterator[Item | Skip]:
+    def _items(self, emb_path: str, meta_path: str | None) -> Iterator[Block | Skip]:
         import pyarrow.parquet as pq
 
         name = posixpath.basename(emb_path)
@@ -129,28 +131,72 @@ class EmbeddingsSource:
             finite = np.isfinite(block).all(axis=1)
             safe = block if finite.all() else np.where(finite[:, None], block, 0.0)
             norms = np.sqrt(np.einsum("ij,ij->i", safe, safe))  # 4x cheaper than np.linalg.norm(axis=1)
-            unit = block / np.where(norms > 0, norms, 1.0)[:, None]
-            columns = {c: batch.column(c).to_pylist() for c in batch.schema.names}
-            keys = columns.get(key_col) if key_col else None
-            urls = columns.get(url_col) if url_col else None
-            caps = columns.get(cap_col) if cap_col else None
-            extras = [(f"x_{c}", columns[c]) for c in extra]
-            for j in range(n_rows):
-                r = row + j
+            good = finite & (norms > 0)
+            for j in np.flatnonzero(~good).tolist():
                 if not finite[j]:
-                    yield Skip(f"{name}#{r}", "non-finite vector", "NaN or infinite values")
-                    continue
-                if norms[j] == 0.0:
-                    yield Skip(f"{name}#{r}", "zero vector")
-                    continue
-                key = keys[j] if keys is not None else None
-                meta = {
-                    "url": clean_text(urls[j], 8192) if urls is not None else None,
-                    "caption": clean_caption(caps[j]) if caps is not None else None,
-                    "shard": name,
-                }
-                for xname, values in extras:
-                    v = values[j]
-                    meta[xname] = clean_text(v, 2048) if isinstance(v, (str, bytes)) else v
-                yield Item(key=f"{name}#{r}" if key in (None, "") else str(key), ref=f"{name}#{r}", meta=meta, vector=unit[j])
+                    yield Skip(f"{name}#{row + j}", "non-finite vector", "NaN or infinite values")
+                else:
+                    yield Skip(f"{name}#{row + j}", "zero vector")
+            columns = {
+                "url": _text_column(batch.column(url_col), 8192) if url_col else _nulls(n_rows),
+                "caption": _text_column(batch.column(cap_col), MAX_CAPTION_CHARS, TRUNCATED) if cap_col else _nulls(n_rows),
+                "shard": pa.array([name] * n_rows, pa.string()),
+            }
+            for c in extra:
+                columns[f"x_{c}"] = _extra_column(batch.column(c))
+            keys = _keys(batch.column(key_col) if key_col else None, name, row, n_rows)
+            table = pa.table(columns)
+            rows = np.arange(row, row + n_rows, dtype=np.int64)
+            unit = block / np.where(norms > 0, norms, 1.0)[:, None]
+            out = Block(keys, unit, table, name, rows)
+            if not good.all():
+                out = out.take(np.flatnonzero(good))
+            if len(out):
+                yield out
             row += n_rows
+
+
+def _nulls(n: int):
+    return pa.nulls(n, pa.string())
+
+
+def _text_column(arr, limit: int, mark: str = ""):
+    """Text cut to ``limit`` characters (``mark`` appended where cut), as :func:`clean_text` and
+    :func:`clean_caption` cut one value, but on the whole column in Arrow."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        # bytes (decoded leniently), numbers, ...: one value at a time, as for a single item
+        clean = clean_caption if mark else (lambda v: clean_text(v, limit))
+        return pa.array([clean(v) for v in arr.to_pylist()], pa.string())
+    arr = arr.cast(pa.string())
+    if len(arr) == arr.null_count:
+        return arr
+    lengths = pc.utf8_length(arr)
+    if pc.max(lengths).as_py() <= limit:
+        return arr
+    cut = pc.utf8_slice_codeunits(arr, 0, limit)
+    if mark:
+        cut = pc.binary_join_element_wise(cut, pa.scalar(mark), "")
+    return pc.if_else(pc.greater(lengths, limit), cut, arr)
+
+
+def _extra_column(arr):
+    """Extra metadata columns keep their Arrow type; text in them is cut to 2,048 characters."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return _text_column(arr, 2048)
+    return arr
+
+
+def _keys(arr, name: str, first_row: int, n: int) -> list[str]:
+    """Item keys: the key column's text, or ``file#row`` where it is missing or empty."""
+    if arr is None:
+        return [f"{name}#{first_row + j}" for j in range(n)]
+    values = arr.to_pylist()
+    if (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) and arr.null_count == 0 \
+            and not pc.any(pc.equal(arr, "")).as_py():
+        return values
+    return [f"{name}#{first_row + j}" if v is None or v == "" else str(v) for j, v in enumerate(values)]
