@@ -130,3 +130,34 @@ def test_killed_append_keeps_previous_generation_readable(corpus, tmp_path):
     assert code == 0, err
     snap = _snapshot(index_dir)
     assert len(snap) == len(names) and provenance.Index(index_dir).manifest["generation"] == 2
+
+
+@pytest.fixture(scope="module")
+def embeddings_corpus(tmp_path_factory):
+    """Precomputed embeddings (ingested a block of rows at a time), with a duplicate key and a NaN row."""
+    from helpers import write_clip_retrieval
+
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((40, 256)).astype(np.float32)
+    vecs[7, 0] = np.nan
+    rows = [{"key": f"e{i}", "url": f"https://example.com/{i}.jpg", "caption": f"item {i}"} for i in range(40)]
+    rows[25]["key"] = "e3"
+    root = tmp_path_factory.mktemp("emb")
+    src = write_clip_retrieval(root / "emb", vecs, rows, per_file=16)  # 3 files: parts end inside and at files
+    code, out, err = _run(src, root / "reference")
+    assert code == 0, err
+    return src, _snapshot(root / "reference")
+
+
+@pytest.mark.parametrize("point", ["part-written:2", "part-journaled:5"])
+def test_killed_embeddings_build_resumes_to_exactly_one_copy(embeddings_corpus, tmp_path, point):
+    src, reference = embeddings_corpus
+    index_dir = tmp_path / "idx"
+    code, out, err = _run(src, index_dir, failpoint=point)
+    assert code == -signal.SIGKILL, (code, err)
+    code, out, err = _run(src, index_dir)
+    assert code == 0, err
+    assert len(reference) == 38
+    _assert_same(_snapshot(index_dir), reference)
+    skips = [json.loads(line) for line in (index_dir / "skipped.jsonl").read_text().splitlines()]
+    assert sorted(s["reason"] for s in skips) == ["duplicate key", "non-finite vector"]

@@ -206,7 +206,13 @@ class _Builder:
         self.build_id = build_id
         self.state = state
         self.committed_keys = KeySet.from_parts(self.dir, state.committed_parts)
+        # Keys in parts an interrupted attempt of this build wrote, all and per unit: a unit re-read on
+        # resume meets its own rows again (skipped quietly), but a key of another unit is a duplicate.
         self.pending_keys = KeySet.from_parts(self.dir, state.pending_parts)
+        by_unit: dict[str, list[dict]] = {}
+        for p in state.pending_parts:
+            by_unit.setdefault(p.get("unit", ""), []).append(p)
+        self.pending_by_unit = {u: KeySet.from_parts(self.dir, ps) for u, ps in by_unit.items()}
         self.seen: set[int] = set()
         added = already = 0
         hint = self._count_hint(sources, todo, done_any=len(todo) < len(units))
@@ -304,7 +310,7 @@ class _Builder:
             if isinstance(entry, Block):
                 if chunk and isinstance(chunk[0], Item):
                     commit()
-                block, old = self._new_rows(entry, skips)
+                block, old = self._new_rows(entry, unit.key, skips)
                 already += old
                 bar.update(len(entry) - len(block))
                 while len(block):
@@ -323,9 +329,12 @@ class _Builder:
                 bar.update()
                 continue
             if h in self.pending_keys:
-                bar.update()
-                continue  # committed to a part by an earlier, interrupted attempt of this build
-            if h in self.seen:
+                own = self.pending_by_unit.get(unit.key)
+                if own is not None and h in own and h not in self.seen:
+                    self.seen.add(h)  # committed to a part by an earlier, interrupted attempt of this build
+                    bar.update()
+                    continue
+            if h in self.seen or h in self.pending_keys:
                 skips.append(Skip(entry.ref, "duplicate key", f"key {entry.key!r} seen earlier in this build"))
                 bar.update()
                 continue
@@ -350,16 +359,25 @@ class _Builder:
             self._unfinished = finish_unit
         return added, already
 
-    def _new_rows(self, block: Block, skips: list[Skip]) -> tuple[Block, int]:
+    def _new_rows(self, block: Block, unit_key: str, skips: list[Skip]) -> tuple[Block, int]:
         """The rows of ``block`` this build adds (what :meth:`_run_unit` decides per item, for a
         whole block), and how many of its rows the index already holds."""
         hashes = np.fromiter(map(key_hash, block.keys), np.int64, len(block))
         old = self.committed_keys.contains_many(hashes)
-        done = old | self.pending_keys.contains_many(hashes)
+        pending = self.pending_keys.contains_many(hashes)
+        own = self.pending_by_unit[unit_key].contains_many(hashes) if unit_key in self.pending_by_unit else None
+        # plain lists: this loop runs once per row of every build
+        oldl = old.tolist() if old.any() else None
+        pendl = pending.tolist() if pending.any() else None
+        ownl = own.tolist() if own is not None and own.any() else None
         keep = []
         seen, add = self.seen, self.seen.add
-        for j, h in zip(np.flatnonzero(~done).tolist(), hashes[~done].tolist()):
-            if h in seen:
+        for j, h in enumerate(hashes.tolist()):
+            if oldl and oldl[j]:
+                continue
+            if ownl and ownl[j] and h not in seen:
+                add(h)  # committed to a part by an earlier, interrupted attempt of this build
+            elif h in seen or (pendl and pendl[j]):
                 skips.append(Skip(block.ref(j), "duplicate key", f"key {block.keys[j]!r} seen earlier in this build"))
             else:
                 add(h)
