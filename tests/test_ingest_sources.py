@@ -135,6 +135,7 @@ def test_embeddings_metadata_columns_rows_and_keys(cli_run, tmp_path):
     for f in range(2):
         v = rng.normal(size=(n, 256)).astype(np.float32)
         v[5], v[6] = np.nan, 0.0
+        v[8] *= 1e20  # finite, but its squares overflow float32
         keys = [f"f{f}-{i}" for i in range(n)]
         keys[1], keys[2] = "", None  # no key: named by file and row
         if f == 1:
@@ -151,6 +152,8 @@ def test_embeddings_metadata_columns_rows_and_keys(cli_run, tmp_path):
         })
         np.save(tmp_path / "emb" / "img_emb" / f"img_emb_{f}.npy", v)
         pq.write_table(table, tmp_path / "emb" / "metadata" / f"metadata_{f}.parquet")
+        if f == 0:
+            v0 = v
     rep = _build(cli_run, "e", "--from", tmp_path / "emb", "--encoder", "tiny", "--commit-every", "16")
     assert rep["skip_reasons"] == {"non-finite vector": 2, "zero vector": 2, "duplicate key": 1}
     assert rep["count"] == 2 * n - 5
@@ -170,6 +173,10 @@ def test_embeddings_metadata_columns_rows_and_keys(cli_run, tmp_path):
     assert r4["note"] == "caf\ufffd" and r4["pwatermark"] == 0.95
     assert "pwatermark=0.95" in r4["evidence"] and r4["selfie"] is False
     assert pq.read_schema(parts[0]).field("small").type == pa.int32()  # extras keep their Arrow type
+    stored = provenance.open_index("e").vectors()
+    np.testing.assert_allclose(np.linalg.norm(stored, axis=1), 1.0, rtol=1e-5)  # the huge row too
+    big = by_key["f0-8"]["id"]
+    np.testing.assert_allclose(stored[big], v0[8] / np.linalg.norm(v0[8].astype(np.float64)), rtol=1e-5)
     # appending the same files again adds nothing, and says so
     rep2 = _build(cli_run, "e", "--from", tmp_path / "emb", "--append")
     assert rep2["up_to_date"] is True and rep2["count"] == rep["count"]

@@ -126,17 +126,25 @@ class EmbeddingsSource:
         row = 0
         for batch in pf.iter_batches(batch_size=ROWS_PER_READ):
             n_rows = batch.num_rows
-            block = np.asarray(vecs[row : row + n_rows], dtype=np.float32)
-            # Whole-block checks and normalisation: per-row numpy calls would cost more than the rest of ingest.
-            finite = np.isfinite(block).all(axis=1)
-            safe = block if finite.all() else np.where(finite[:, None], block, 0.0)
-            norms = np.sqrt(np.einsum("ij,ij->i", safe, safe))  # 4x cheaper than np.linalg.norm(axis=1)
-            good = finite & (norms > 0)
-            for j in np.flatnonzero(~good).tolist():
-                if not finite[j]:
-                    yield Skip(f"{name}#{row + j}", "non-finite vector", "NaN or infinite values")
-                else:
-                    yield Skip(f"{name}#{row + j}", "zero vector")
+            # One converting copy (LAION ships float16), normalised in place: whole-block numpy, since
+            # per-row calls or extra passes over 128 MB blocks would cost more than the rest of ingest.
+            block = np.array(vecs[row : row + n_rows], dtype=np.float32)
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))  # 4x cheaper than np.linalg.norm(axis=1)
+            good = np.isfinite(norms) & (norms > 0)
+            if not good.all():
+                # NaN / inf entries, zero vectors, or values so large their squares overflow float32
+                finite = np.isfinite(block).all(axis=1)
+                safe = np.where(finite[:, None], block, 0.0).astype(np.float64)
+                norms = np.sqrt(np.einsum("ij,ij->i", safe, safe))
+                good = finite & (norms > 0)
+                for j in np.flatnonzero(~good).tolist():
+                    if not finite[j]:
+                        yield Skip(f"{name}#{row + j}", "non-finite vector", "NaN or infinite values")
+                    else:
+                        yield Skip(f"{name}#{row + j}", "zero vector")
+                block = (safe / np.where(good, norms, 1.0)[:, None]).astype(np.float32)
+            else:
+                np.divide(block, norms[:, None], out=block)
             columns = {
                 "url": _text_column(batch.column(url_col), 8192) if url_col else _nulls(n_rows),
                 "caption": _text_column(batch.column(cap_col), MAX_CAPTION_CHARS, TRUNCATED) if cap_col else _nulls(n_rows),
@@ -147,8 +155,7 @@ class EmbeddingsSource:
             keys = _keys(batch.column(key_col) if key_col else None, name, row, n_rows)
             table = pa.table(columns)
             rows = np.arange(row, row + n_rows, dtype=np.int64)
-            unit = block / np.where(norms > 0, norms, 1.0)[:, None]
-            out = Block(keys, unit, table, name, rows)
+            out = Block(keys, block, table, name, rows)
             if not good.all():
                 out = out.take(np.flatnonzero(good))
             if len(out):
