@@ -254,3 +254,29 @@ def test_hub_dataset_offline_is_a_clear_error(cli_run):
     r = cli_run("index", "hub", "--from", "hf:someorg/someset", "--encoder", "tiny", expect=1)
     assert "someorg/someset" in r.stderr and "local copy" in r.stderr
     assert "Traceback" not in r.output
+
+
+def test_a_labeler_of_rows_labels_precomputed_embeddings_too(tmp_path):
+    """A Labeler with only the row interface (no submit_table) still labels embeddings: new keys become
+    columns, and a field it declares replaces the source column of that name, as for one row."""
+    from provenance.index.builder import build_index
+
+    class Lengths:
+        def prepare(self, identity, encoder):
+            self.dim = identity["dim"]
+
+        def __call__(self, rows, vectors):
+            assert len(rows) == len(vectors) and vectors.shape[1] == self.dim
+            for r in rows:
+                r["caption_chars"] = len(r["caption"] or "")
+                r["flag"] = "mine"
+
+        def describe(self):
+            return {"fields": ["caption_chars", "flag"]}
+
+    rows = [{"key": f"k{i}", "url": f"https://x.org/{i}.jpg", "caption": "x" * i, "flag": "theirs"} for i in range(10)]
+    vecs = np.random.default_rng(0).standard_normal((10, 256)).astype(np.float32)
+    root = write_clip_retrieval(tmp_path / "emb", vecs, rows, per_file=5)
+    build_index(tmp_path / "ix", str(root), encoder="tiny", labeler=Lengths(), progress=False)
+    t = provenance.open_index(tmp_path / "ix").metadata(["key", "caption_chars", "flag"]).to_pylist()
+    assert [(r["caption_chars"], r["flag"]) for r in t] == [(i, "mine") for i in range(10)]

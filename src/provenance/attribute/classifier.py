@@ -41,27 +41,23 @@ class Attribution:
 
     def fields(self) -> dict[str, Any]:
         """The metadata columns an index row (or a classified table row) gets."""
+        return dict(zip(field_names(self.probabilities), self.values()))
+
+    def values(self) -> tuple:
+        """What :meth:`fields` holds, without the names: label, label_confidence, selfie, one
+        probability per class (in class order, rounded shares summing to 1), evidence."""
         label = self.label
-        out: dict[str, Any] = {"label": label, "label_confidence": round(self.confidence, 4), "selfie": self.selfie}
-        total = 0.0
-        for c, p in self.probabilities.items():
-            key = _PKEYS.get(c) or _pkey(c)
-            out[key] = r = round(p, 6)
-            total += r
-        residue = 1.0 - total
+        probs = [round(p, 6) for p in self.probabilities.values()]
+        residue = 1.0 - sum(probs)
         if residue:
-            key = _PKEYS[label]
-            out[key] = round(out[key] + residue, 6)  # rounded shares still sum to 1
-        out["evidence"] = evidence_json(self.evidence)
-        return out
+            i = list(self.probabilities).index(label)
+            probs[i] = round(probs[i] + residue, 6)
+        return (label, round(self.confidence, 4), self.selfie, *probs, evidence_json(self.evidence))
 
 
-_PKEYS: dict[str, str] = {}
-
-
-def _pkey(cls: str) -> str:
-    _PKEYS[cls] = key = f"p_{cls}"
-    return key
+def field_names(classes) -> list[str]:
+    """Names of :meth:`Attribution.values`, for these classes (in order)."""
+    return ["label", "label_confidence", "selfie", *[f"p_{c}" for c in classes], "evidence"]
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once: json.dumps would rebuild it per call

@@ -52,10 +52,25 @@ class AttributionLabeler:
         waits until every row's fields are in place."""
         zs = self.zero_shot.evidence(vectors) if self.zero_shot is not None and len(rows) else None
         pending = self.pool.submit(rows, zs)
+        names = self.pool.names
 
         def wait() -> None:
-            for row, fields in zip(rows, pending()):
-                row.update(fields)
+            for row, values in zip(rows, pending()):
+                row.update(zip(names, values))
+
+        return wait
+
+    def submit_table(self, table, vectors: np.ndarray) -> Callable[[], dict[str, list]]:
+        """:meth:`submit` for rows given as an Arrow table: the returned function gives the fields
+        as columns (name -> values in row order), with no per-row dicts on either side."""
+        zs = self.zero_shot.evidence(vectors) if self.zero_shot is not None and table.num_rows else None
+        pending = self.pool.submit_slim(self.pool.slim_table(table, zs))
+        names = self.pool.names
+
+        def wait() -> dict[str, list]:
+            values = pending()
+            columns = list(zip(*values)) if values else [()] * len(names)
+            return {n: list(c) for n, c in zip(names, columns)}
 
         return wait
 

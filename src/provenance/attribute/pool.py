@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any, Callable, Mapping
 
-from .classifier import SourceClassifier
+from .classifier import SourceClassifier, field_names
 from .learned import builtin_model_path
 
 START_AFTER_ROWS = 50_000  # rows (this batch included) before a pool is worth starting (~1 s)
@@ -52,10 +52,11 @@ def _init(taxonomy: str | None, learned: Any) -> None:
     _worker = SourceClassifier(taxonomy, learned=learned)
 
 
-def label_slim(clf: SourceClassifier, rows: list[tuple]) -> list[dict[str, Any]]:
-    """Fields for rows given as (url, caption, signals, zero_shot) tuples."""
+def label_slim(clf: SourceClassifier, rows: list[tuple]) -> list[tuple]:
+    """Field values (:meth:`Attribution.values`) for rows given as (url, caption, signals, zero_shot)
+    tuples. Tuples, not dicts: they cross process boundaries, and the builder wants columns."""
     classify = clf.classify
-    return [classify(u, c, columns=s, image=s, zero_shot=z).fields() for u, c, s, z in rows]
+    return [classify(u, c, columns=s, image=s, zero_shot=z).values() for u, c, s, z in rows]
 
 
 def spawn_workers(n: int, recipe: tuple[str | None, Any]):
@@ -73,7 +74,7 @@ def worker() -> SourceClassifier:
     return _worker
 
 
-def _work(rows: list[tuple]) -> tuple[list[dict[str, Any]], float]:
+def _work(rows: list[tuple]) -> tuple[list[tuple], float]:
     t0 = time.perf_counter()
     out = label_slim(worker(), rows)
     return out, time.perf_counter() - t0
@@ -91,6 +92,7 @@ class LabelPool:
         self.workers = default_workers() if workers is None else max(0, int(workers))
         self.recipe = classifier_recipe(clf) if self.workers else None
         self.columns = set(clf.tax.columns)
+        self.names = field_names(clf.classes)  # of the value tuples labelling gives
         self.seen = 0
         self.started = False  # whether workers ever ran (for tests and reports)
         self._pool = None
@@ -110,19 +112,37 @@ class LabelPool:
         signals = {k: v for k, v in row.items() if (k in IMAGE_KEYS or k.lower() in self.columns) and v is not None}
         return row.get("url"), row.get("caption"), signals or None, zero_shot
 
+    def slim_table(self, table, zero_shot: list | None) -> list[tuple]:
+        """:meth:`slim` of every row of an Arrow table, read column by column."""
+        n, names = table.num_rows, table.column_names
+        urls = table.column("url").to_pylist() if "url" in names else [None] * n
+        caps = table.column("caption").to_pylist() if "caption" in names else [None] * n
+        keys = [c for c in names if c in IMAGE_KEYS or c.lower() in self.columns]
+        if keys:
+            cols = [table.column(c).to_pylist() for c in keys]
+            signals = [{k: v for k, v in zip(keys, vals) if v is not None} or None for vals in zip(*cols)]
+        else:
+            signals = [None] * n
+        return list(zip(urls, caps, signals, zero_shot or [None] * n))
+
     def label(self, rows: list[dict[str, Any]], zero_shot: list | None) -> list[dict[str, Any]]:
         """Fields per row, in order."""
-        return self.submit(rows, zero_shot)()
+        names = self.names
+        return [dict(zip(names, v)) for v in self.submit(rows, zero_shot)()]
 
-    def submit(self, rows: list[dict[str, Any]], zero_shot: list | None) -> Callable[[], list[dict[str, Any]]]:
-        """Start labelling ``rows``; the returned function gives their fields, in order.
+    def submit(self, rows: list[dict[str, Any]], zero_shot: list | None) -> Callable[[], list[tuple]]:
+        """Start labelling ``rows``; the returned function gives their field values (named by
+        :attr:`names`), in order."""
+        return self.submit_slim([self.slim(r, zero_shot[i] if zero_shot else None) for i, r in enumerate(rows)])
+
+    def submit_slim(self, slim: list[tuple]) -> Callable[[], list[tuple]]:
+        """Start labelling rows given as :meth:`slim` tuples; the returned function gives their field values.
 
         The workers' shares start at once; this process labels its own share when the result is
         asked for. A caller that submits the next batch before asking for this one's result (the
         index builder does) keeps the workers busy while it writes and reads. The share is
         re-balanced at every batch so that neither side waits for the other.
         """
-        slim = [self.slim(r, zero_shot[i] if zero_shot else None) for i, r in enumerate(rows)]
         n = len(slim)
         self.seen += n
         if self.recipe is None or n < MIN_SPLIT_ROWS or (self._pool is None and self.seen < START_AFTER_ROWS):
@@ -139,7 +159,7 @@ class LabelPool:
             out = label_slim(self.clf, slim)
             return lambda: out
 
-        def result() -> list[dict[str, Any]]:
+        def result() -> list[tuple]:
             t0 = time.perf_counter()
             out = label_slim(self.clf, slim[:mine])
             t1 = time.perf_counter()

@@ -58,8 +58,10 @@ class Labeler(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     # Optional: ``submit(rows, vectors)`` starts labelling and returns a function that waits until the
-    # rows' fields are in place (the builder reads the next chunk meanwhile); ``close()``, called when
-    # the build ends, releases what the labeler started.
+    # rows' fields are in place (the builder reads the next chunk meanwhile); ``submit_table(table,
+    # vectors)`` does the same for rows given as an Arrow table (precomputed embeddings), its function
+    # returning the fields as columns (name -> values); ``close()``, called when the build ends,
+    # releases what the labeler started.
 
 
 @dataclass
@@ -409,16 +411,19 @@ class _Builder:
         # The open part (if any) is journaled before this one: count it in.
         name = part_name(state.next_part_number + (1 if self._unfinished else 0))
         first_id = state.next_id + self._unfinished_count
+        by_table = False
         if blocks:
             matrix = chunk[0].vectors if len(chunk) == 1 else np.concatenate([b.vectors for b in chunk])
             matrix = np.ascontiguousarray(matrix, dtype=np.float32)
             given = self._block_table(chunk, first_id, src.text)
-            meta = given.to_pylist()
+            by_table = self.labeler is not None and hasattr(self.labeler, "submit_table")
+            meta = None if by_table else given.to_pylist()
         else:
             matrix = np.ascontiguousarray(np.stack(vecs), dtype=np.float32)
             given = None
             meta = self._rows(items, first_id, src.text)
-        wait = self._label(meta, matrix)  # helper processes start on this part...
+        # helper processes start on this part...
+        wait = self.labeler.submit_table(given, matrix) if by_table else self._label(meta, matrix)
         self._drain()  # ...while this process finishes the previous one
         parts = self.dir / PARTS_DIR
         parts.mkdir(parents=True, exist_ok=True)
@@ -429,14 +434,19 @@ class _Builder:
         def finish() -> None:
             import pyarrow.parquet as pq
 
-            wait()
-            table = rows_to_table(meta) if given is None else with_new_fields(given, meta, self._label_fields)
+            labels = wait()
+            if given is None:
+                table = rows_to_table(meta)
+            elif by_table:
+                table = with_columns(given, labels)
+            else:
+                table = with_new_fields(given, meta, self._label_fields)
             with atomic_path(parts / f"{name}.parquet") as tmp:
                 pq.write_table(table, tmp, row_group_size=ROW_GROUP)
             with atomic_path(parts / f"{name}{LOOKUP_SUFFIX}") as tmp:
                 write_lookup(table, tmp)
             failpoint("part-written")
-            part = {"op": "part", "name": name, "first_id": first_id, "count": len(meta), **record}
+            part = {"op": "part", "name": name, "first_id": first_id, "count": n, **record}
             self.journal.append(part)
             failpoint("part-journaled")
             state.pending_parts.append(part)
@@ -686,6 +696,15 @@ def with_new_fields(table, rows: list[dict[str, Any]], declared: Sequence[str] =
     names = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in given or k in declared]
     arrays = {n: _column([r.get(n) for r in rows], n) for n in names}
     return pa.table({**{c: table.column(c) for c in given}, **arrays})
+
+
+def with_columns(table, columns: dict[str, list]):
+    """``table`` with ``columns`` (name -> values per row): a column of the same name is replaced in place."""
+    import pyarrow as pa
+
+    arrays = {c: table.column(c) for c in table.column_names}
+    arrays.update((name, _column(values, name)) for name, values in columns.items())
+    return pa.table(arrays)
 
 
 def _column(values: list, name: str):
