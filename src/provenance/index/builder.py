@@ -210,11 +210,11 @@ class _Builder:
         self.committed_keys = KeySet.from_parts(self.dir, state.committed_parts)
         # Keys in parts an interrupted attempt of this build wrote, all and per unit: a unit re-read on
         # resume meets its own rows again (skipped quietly), but a key of another unit is a duplicate.
-        self.pending_keys = KeySet.from_parts(self.dir, state.pending_parts)
         by_unit: dict[str, list[dict]] = {}
         for p in state.pending_parts:
             by_unit.setdefault(p.get("unit", ""), []).append(p)
         self.pending_by_unit = {u: KeySet.from_parts(self.dir, ps) for u, ps in by_unit.items()}
+        self.pending_keys = KeySet.union(self.pending_by_unit.values())
         self.seen: set[int] = set()
         added = already = 0
         hint = self._count_hint(sources, todo, done_any=len(todo) < len(units))

@@ -35,6 +35,11 @@ class KeySet:
             chunks.append(np.fromiter((key_hash(k) for k in col.to_pylist()), dtype=np.int64, count=len(col)))
         return cls(np.concatenate(chunks) if chunks else None)
 
+    @classmethod
+    def union(cls, sets: Iterable["KeySet"]) -> "KeySet":
+        arrays = [s._sorted for s in sets if len(s._sorted)]
+        return cls(np.concatenate(arrays) if arrays else None)
+
     def __contains__(self, h: int) -> bool:
         a = self._sorted
         if not len(a):
