@@ -280,3 +280,19 @@ def test_a_labeler_of_rows_labels_precomputed_embeddings_too(tmp_path):
     build_index(tmp_path / "ix", str(root), encoder="tiny", labeler=Lengths(), progress=False)
     t = provenance.open_index(tmp_path / "ix").metadata(["key", "caption_chars", "flag"]).to_pylist()
     assert [(r["caption_chars"], r["flag"]) for r in t] == [(i, "mine") for i in range(10)]
+
+
+def test_embeddings_columns_of_other_arrow_types():
+    """Metadata as other writers store it: integer keys, dictionary-encoded or large_string text."""
+    import pyarrow as pa
+
+    from provenance.ingest.embeddings import _extra_column, _keys, _text_column
+
+    assert _keys(pa.array([7, None, 9]), "img_emb_3.npy", 10, 3) == ["7", "img_emb_3.npy#11", "9"]
+    assert _keys(None, "f.npy", 0, 2) == ["f.npy#0", "f.npy#1"]
+    caps = pa.array(["a" * 5000, "short", None]).dictionary_encode()
+    assert _text_column(caps, 4096, " [truncated]").to_pylist() == ["a" * 4096 + " [truncated]", "short", None]
+    big = pa.array(["é" * 3000], pa.large_string())
+    out = _extra_column(big)
+    assert out.type == pa.string() and out.to_pylist() == ["é" * 2048]
+    assert _text_column(pa.array([12, None]), 8192).to_pylist() == ["12", None]
