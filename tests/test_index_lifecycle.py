@@ -148,3 +148,48 @@ def test_index_directories_inside_the_source_folder_are_not_input(cli_run, tmp_p
     assert r2["skip_reasons"] == {"provenance index directory": 2}
     refs = {json.loads(line)["ref"] for line in (folder / "indexes" / "second" / "skipped.jsonl").read_text().splitlines()}
     assert refs == {str(folder / "indexes" / "first"), str(folder / "indexes" / "second")}
+
+
+def test_a_full_disk_is_a_clear_error_and_the_build_resumes(cli_run, tmp_path, monkeypatch):
+    """ENOSPC while writing a part: one line saying what to do (no traceback), exit 1, and the same
+    command finishes the build once there is room."""
+    import errno
+
+    from helpers import write_clip_retrieval
+
+    import provenance.index.builder as builder
+
+    rows = [{"key": f"k{i}", "url": f"https://x.org/{i}.jpg", "caption": "a photo"} for i in range(40)]
+    vecs = np.random.default_rng(0).standard_normal((40, 256)).astype(np.float32)
+    src = write_clip_retrieval(tmp_path / "emb", vecs, rows, per_file=20)
+    real_save, calls = builder.np.save, []
+
+    def full_after_two_parts(f, arr, **kw):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(f))
+        return real_save(f, arr, **kw)
+
+    monkeypatch.setattr(builder.np, "save", full_after_two_parts)
+    args = ("index", "full", "--from", src, "--encoder", "tiny", "--commit-every", "8", "--no-progress")
+    r = cli_run(*args, expect=1)
+    assert "no space left on the device" in r.stderr and "re-run the same command" in r.stderr
+    assert "Traceback" not in r.output + r.stderr
+    monkeypatch.setattr(builder.np, "save", real_save)
+    cli_run(*args)
+    ix = provenance.open_index("full")
+    assert ix.count == 40 and sorted(ix.metadata(["key"]).column("key").to_pylist()) == sorted(r["key"] for r in rows)
+
+
+def test_a_build_that_cannot_fit_is_announced(cli_run, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from helpers import write_clip_retrieval
+
+    rows = [{"key": f"k{i}", "url": f"https://x.org/{i}.jpg", "caption": "a photo"} for i in range(10)]
+    src = write_clip_retrieval(tmp_path / "emb", np.ones((10, 256), np.float32), rows, per_file=10)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5000, 5000))
+    r = cli_run("index", "tight", "--from", src, "--encoder", "tiny", "--no-progress")
+    assert "warning:" in r.stderr and "0.0 GB free" in r.stderr and "10 vectors" in r.stderr

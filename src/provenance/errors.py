@@ -52,3 +52,9 @@ class StrictModeError(ProvenanceError):
     """``--strict`` was given and at least one input item was skipped."""
 
     exit_code = 1
+
+
+class DiskFull(ProvenanceError):
+    """The disk filled up while writing; what was committed stays valid and the work resumes."""
+
+    exit_code = 1

@@ -6,6 +6,7 @@ so ``provenance --help`` and start-up stay fast.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -21,14 +22,31 @@ class _Failure(click.ClickException):
         self.exit_code = exit_code
 
 
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
 class ProvenanceGroup(click.Group):
     """Turns :class:`ProvenanceError` into a one-line message and its exit code; no tracebacks."""
 
     def invoke(self, ctx: click.Context):
+        import warnings
+
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # Warnings are messages for the user: one line each, without the source line Python adds.
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except ProvenanceError as exc:
             raise _Failure(str(exc), exc.exit_code) from None
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                raise _Failure(f"no space left on the device (writing {exc.filename or 'output'}): free some space and "
+                               "re-run the same command; index builds and reports resume where they stopped", 1) from None
+            raise
         except KeyboardInterrupt:
             click.echo("\nInterrupted. Index builds and reports resume where they stopped: re-run the same command.", err=True)
             sys.exit(130)

@@ -11,6 +11,7 @@ resumes from the journal and ends with exactly one copy of every good item.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import EncoderError, IngestError, StrictModeError, UsageError
+from ..errors import DiskFull, EncoderError, IngestError, StrictModeError, UsageError
 from ..ingest.items import BASE_COLUMNS, Block, Item, Skip
 from ..paths import index_dir_for
 from ..util.atomic import atomic_path, atomic_write_bytes, atomic_write_json
@@ -38,6 +39,7 @@ from .lock import WriteLock
 from .store import PartReader
 
 ROW_GROUP = 4096
+DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 DEFAULT_ENCODER = "open_clip:ViT-B-32/laion2b_s34b_b79k"
 RESERVED = set(BASE_COLUMNS) | {"label", "selfie", "evidence", "label_confidence", "ingest_note"}
 
@@ -148,6 +150,13 @@ def build_index(
     with WriteLock(directory):
         try:
             return _Builder(directory, [os.fspath(s) for s in srcs], opts, labeler, analyzer).run()
+        except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise DiskFull(
+                    f"no space left on the device of {directory} (writing {exc.filename or 'the index'}): free some space, "
+                    "or build elsewhere (a directory path as NAME, or $PROVENANCE_INDEXES), and re-run the same command; "
+                    "the build resumes from its last committed part") from None
+            raise
         finally:
             if labeler is not None and hasattr(labeler, "close"):
                 labeler.close()
@@ -218,6 +227,7 @@ class _Builder:
         self.seen: set[int] = set()
         added = already = 0
         hint = self._count_hint(sources, todo, done_any=len(todo) < len(units))
+        _check_space(self.dir, hint, int(identity["dim"]))
         bar = _Progress(self.opts.progress, hint, f"indexing {self.dir.name}")
         try:
             for src, unit in todo:
@@ -750,6 +760,28 @@ def _spec_dim(parsed) -> int:
     if not cfg:
         raise EncoderError(f"cannot tell the embedding dimension of {parsed.text}: give an open_clip architecture name")
     return int(cfg["embed_dim"])
+
+
+def _check_space(directory: Path, rows: int | None, dim: int) -> None:
+    """Warn before a build that cannot fit: the float32 vectors alone (a lower bound: metadata and the
+    FAISS index come on top) against the free space where the index goes."""
+    if not rows:
+        return
+    probe = directory
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    need = rows * dim * 4
+    if free < need:
+        import warnings
+
+        warnings.warn(
+            f"{probe} has {free / 1e9:.1f} GB free, but the {rows:,} vectors of this build alone take {need / 1e9:.1f} GB "
+            "(metadata and the index come on top): it will stop when the disk is full. Free some space, or build "
+            "elsewhere (a directory path as NAME, or $PROVENANCE_INDEXES).", RuntimeWarning, stacklevel=2)
 
 
 def _skip_dict(s: Skip) -> dict[str, Any]:
