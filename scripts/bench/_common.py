@@ -41,6 +41,40 @@ def human_count(n: int) -> str:
     return str(n)
 
 
+WEB_ROWS = REPO.parent / "shared" / "data" / "web_alt_text.parquet"
+
+
+def web_corpus(workdir: Path, n: int, dim: int = 512, seed: int = 0) -> Path:
+    """The vectors of :func:`synthetic_corpus` with real web metadata: each row's URL and alt-text are
+    those of a row of ``../shared/data/web_alt_text.parquet`` (10,000 real rows, cycled), so that
+    source labelling costs what it costs on LAION-like rows. Keys stay unique."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = synthetic_corpus(workdir, n, dim, seed)
+    root = workdir / f"corpus-{human_count(n)}-d{dim}-s{seed}-web"
+    done = root / "COMPLETE"
+    if done.exists():
+        return root
+    if not WEB_ROWS.exists():
+        raise SystemExit(f"--metadata web needs {WEB_ROWS} (the shared data next to the repository)")
+    web = pq.read_table(WEB_ROWS, columns=["url", "caption"])
+    (root / "metadata").mkdir(parents=True, exist_ok=True)
+    if not (root / "img_emb").exists():
+        (root / "img_emb").symlink_to((base / "img_emb").resolve(), target_is_directory=True)  # same vectors, not copied
+    start = 0
+    for path in sorted((base / "metadata").glob("metadata_*.parquet"), key=lambda p: int(p.stem.split("_")[1])):
+        count = pq.read_metadata(path).num_rows
+        idx = pa.array([(start + i) % web.num_rows for i in range(count)])
+        rows = web.take(idx)
+        pq.write_table(pa.table({"key": [f"{i:010d}" for i in range(start, start + count)],
+                                 "url": rows.column("url"), "caption": rows.column("caption")}),
+                       root / "metadata" / path.name)
+        start += count
+    done.write_text(str(n))
+    return root
+
+
 def synthetic_corpus(workdir: Path, n: int, dim: int = 512, seed: int = 0, per_file: int = 250_000) -> Path:
     """``n`` clustered vectors in the clip-retrieval layout (float16, like LAION's), written once and reused."""
     import numpy as np
