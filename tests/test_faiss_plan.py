@@ -123,6 +123,9 @@ def test_exact_knn_excludes_own_row():
     s3, i3 = exact_knn(x[:2], [x[:3]], 5, exclude=np.array([0, 1]))
     assert i3[0].tolist() == [*sorted([1, 2], key=lambda j: -float(x[0] @ x[j])), -1, -1, -1]
     assert np.isneginf(s3[:, 2:]).all() and np.isfinite(s3[:, :2]).all()
+    s4, i4 = exact_knn(x[:2], [x[:3]], 5, exclude=np.array([-1, 2]))  # -1: nothing of its own to drop
+    assert sorted(i4[0][:3].tolist()) == [0, 1, 2] and i4[0][3:].tolist() == [-1, -1]
+    assert sorted(i4[1][:2].tolist()) == [0, 1] and i4[1][2:].tolist() == [-1, -1, -1]
 
 
 def test_append_keeps_ids_and_retunes(tmp_path, mixture):

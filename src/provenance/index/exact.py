@@ -162,7 +162,8 @@ def exact_knn(
     if exclude is not None:
         own = np.asarray(exclude, dtype=np.int64).reshape(-1, 1)
         # drop the query's own id where found, else the last (k+1-th) candidate
-        drop = np.where((ids == own).any(axis=1, keepdims=True), ids == own, np.arange(kk) == kk - 1)
+        hit = (ids == own) & (own >= 0)
+        drop = np.where(hit.any(axis=1, keepdims=True), hit, np.arange(kk) == kk - 1)
         keep = ~drop
         keep &= np.cumsum(keep, axis=1) <= k
         scores, ids = scores[keep].reshape(n, k), ids[keep].reshape(n, k)
