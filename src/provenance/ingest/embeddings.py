@@ -3,6 +3,8 @@
 ``ROOT/img_emb/img_emb_{i}.npy`` holds float vectors and ``ROOT/metadata/metadata_{i}.parquet``
 the rows that go with them: file ``i`` with file ``i``, row ``r`` with row ``r``, exactly as
 ``clip-retrieval inference`` writes them (files ordered by their number ``i``).
+Rows are read and yielded a :class:`~.items.Block` at a time (metadata as Arrow columns,
+vectors as one normalised float32 matrix), never as one Python object per row.
 """
 
 from __future__ import annotations
