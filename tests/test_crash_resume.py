@@ -161,3 +161,27 @@ def test_killed_embeddings_build_resumes_to_exactly_one_copy(embeddings_corpus, 
     _assert_same(_snapshot(index_dir), reference)
     skips = [json.loads(line) for line in (index_dir / "skipped.jsonl").read_text().splitlines()]
     assert sorted(s["reason"] for s in skips) == ["duplicate key", "non-finite vector"]
+
+
+def test_killed_build_still_reports_a_duplicate_of_a_row_committed_before_the_kill(tmp_path):
+    """Item by item (a Hugging Face dataset with a key column): row 9 repeats row 1's key. Rows 0-5
+    were committed when the build was killed; the resumed build re-reads them quietly and must
+    still report row 9 as a duplicate rather than take it for one of its own committed rows."""
+    import datasets
+    from helpers import jpeg_bytes, load_photos
+
+    photos = list(load_photos().values())[:12]
+    keys = [f"u{i}" for i in range(12)]
+    keys[9] = "u1"
+    ds = datasets.Dataset.from_dict(
+        {"img": [{"bytes": jpeg_bytes(p), "path": None} for p in photos], "uid": keys},
+        features=datasets.Features({"img": datasets.Image(), "uid": datasets.Value("string")}))
+    ds.save_to_disk(str(tmp_path / "ds"))
+    extra = ["--format", "hf", "--key-col", "uid"]
+    code, out, err = _run(tmp_path / "ds", tmp_path / "idx", failpoint="part-journaled:2", extra=extra)
+    assert code == -signal.SIGKILL, (code, err)
+    code, out, err = _run(tmp_path / "ds", tmp_path / "idx", extra=extra)
+    assert code == 0, err
+    assert sorted(_snapshot(tmp_path / "idx")) == sorted(set(keys))
+    skips = [json.loads(line) for line in (tmp_path / "idx" / "skipped.jsonl").read_text().splitlines()]
+    assert [(s["reason"], s["ref"].rsplit("[", 1)[-1]) for s in skips] == [("duplicate key", "9]")]
