@@ -193,3 +193,21 @@ def test_a_build_that_cannot_fit_is_announced(cli_run, tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5000, 5000))
     r = cli_run("index", "tight", "--from", src, "--encoder", "tiny", "--no-progress")
     assert "warning:" in r.stderr and "0.0 GB free" in r.stderr and "10 vectors" in r.stderr
+
+
+@pytest.mark.parametrize("error, code, says", [
+    (BrokenPipeError(32, "Broken pipe"), 0, ""),  # `provenance ... | head`: no failure, no traceback
+    (OSError(28, "No space left on device", "out/report.html"), 1, "no space left on the device (writing out/report.html)"),
+])
+def test_os_errors_of_any_command(cli_run, error, code, says):
+    from provenance.cli import cli
+
+    @cli.command("raise-for-test")
+    def _raise():
+        raise error
+
+    try:
+        r = cli_run("raise-for-test", expect=code)
+    finally:
+        cli.commands.pop("raise-for-test")
+    assert says in r.stderr and "Traceback" not in r.stderr

@@ -42,16 +42,16 @@ class ProvenanceGroup(click.Group):
                 return super().invoke(ctx)
         except ProvenanceError as exc:
             raise _Failure(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted. Index builds and reports resume where they stopped: re-run the same command.", err=True)
+            sys.exit(130)
+        except BrokenPipeError:  # before OSError, of which it is one: `provenance ... | head` is no failure
+            sys.exit(0)
         except OSError as exc:
             if exc.errno in _DISK_FULL:
                 raise _Failure(f"no space left on the device (writing {exc.filename or 'output'}): free some space and "
                                "re-run the same command; index builds and reports resume where they stopped", 1) from None
             raise
-        except KeyboardInterrupt:
-            click.echo("\nInterrupted. Index builds and reports resume where they stopped: re-run the same command.", err=True)
-            sys.exit(130)
-        except BrokenPipeError:
-            sys.exit(0)
 
 
 @click.group(cls=ProvenanceGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
