@@ -41,6 +41,7 @@ from .store import PartReader
 ROW_GROUP = 4096
 DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 DEFAULT_ENCODER = "open_clip:ViT-B-32/laion2b_s34b_b79k"
+NEW, ALREADY, RESUMED, DUPLICATE = range(4)  # what becomes of an item's key (see _Builder._key_fate)
 RESERVED = set(BASE_COLUMNS) | {"label", "selfie", "evidence", "label_confidence", "ingest_note"}
 
 
@@ -336,21 +337,15 @@ class _Builder:
             if chunk and isinstance(chunk[0], Block):
                 commit()
             h = key_hash(entry.key)
-            if h in self.committed_keys:
-                already += 1
+            pending = h in self.pending_keys
+            own = pending and h in self.pending_by_unit.get(unit.key, ())
+            fate = self._key_fate(h, h in self.committed_keys, pending, own)
+            if fate != NEW:
+                already += fate == ALREADY
+                if fate == DUPLICATE:
+                    skips.append(Skip(entry.ref, "duplicate key", f"key {entry.key!r} seen earlier in this build"))
                 bar.update()
                 continue
-            if h in self.pending_keys:
-                own = self.pending_by_unit.get(unit.key)
-                if own is not None and h in own and h not in self.seen:
-                    self.seen.add(h)  # committed to a part by an earlier, interrupted attempt of this build
-                    bar.update()
-                    continue
-            if h in self.seen or h in self.pending_keys:
-                skips.append(Skip(entry.ref, "duplicate key", f"key {entry.key!r} seen earlier in this build"))
-                bar.update()
-                continue
-            self.seen.add(h)
             chunk.append(entry)
             rows_in_chunk += 1
             if rows_in_chunk >= limit:
@@ -371,32 +366,38 @@ class _Builder:
             self._unfinished = finish_unit
         return added, already
 
+    def _key_fate(self, h: int, committed: bool, pending: bool, own: bool) -> int:
+        """What becomes of an item whose key hashes to ``h``: ALREADY in the index, RESUMED (this
+        unit committed it in an interrupted attempt of this build: skipped quietly, once), a
+        DUPLICATE of a key seen earlier in this build (or committed by another unit), or NEW.
+        ``committed`` / ``pending`` / ``own``: whether ``h`` is in the index's parts, in the parts
+        of an interrupted attempt, in those of this unit."""
+        if committed:
+            return ALREADY
+        seen = self.seen
+        if own and h not in seen:
+            seen.add(h)
+            return RESUMED
+        if pending or h in seen:
+            return DUPLICATE
+        seen.add(h)
+        return NEW
+
     def _new_rows(self, block: Block, unit_key: str, skips: list[Skip]) -> tuple[Block, int]:
-        """The rows of ``block`` this build adds (what :meth:`_run_unit` decides per item, for a
-        whole block), and how many of its rows the index already holds."""
+        """The rows of ``block`` this build adds (:meth:`_key_fate` of each row, with the key sets
+        looked up for the whole block at once), and how many of its rows the index already holds."""
         hashes = np.fromiter(map(key_hash, block.keys), np.int64, len(block))
-        old = self.committed_keys.contains_many(hashes)
+        committed = self.committed_keys.contains_many(hashes)
         pending = self.pending_keys.contains_many(hashes)
-        own = self.pending_by_unit[unit_key].contains_many(hashes) if unit_key in self.pending_by_unit else None
-        # plain lists: this loop runs once per row of every build
-        oldl = old.tolist() if old.any() else None
-        pendl = pending.tolist() if pending.any() else None
-        ownl = own.tolist() if own is not None and own.any() else None
-        keep = []
-        seen, add = self.seen, self.seen.add
-        for j, h in enumerate(hashes.tolist()):
-            if oldl and oldl[j]:
-                continue
-            if ownl and ownl[j] and h not in seen:
-                add(h)  # committed to a part by an earlier, interrupted attempt of this build
-            elif h in seen or (pendl and pendl[j]):
-                skips.append(Skip(block.ref(j), "duplicate key", f"key {block.keys[j]!r} seen earlier in this build"))
-            else:
-                add(h)
-                keep.append(j)
+        own = self.pending_by_unit[unit_key].contains_many(hashes) if unit_key in self.pending_by_unit else pending & False
+        fate = self._key_fate
+        fates = [fate(*a) for a in zip(hashes.tolist(), committed.tolist(), pending.tolist(), own.tolist())]
+        for j in (j for j, f in enumerate(fates) if f == DUPLICATE):
+            skips.append(Skip(block.ref(j), "duplicate key", f"key {block.keys[j]!r} seen earlier in this build"))
+        keep = [j for j, f in enumerate(fates) if f == NEW]
         if len(keep) == len(block):
             return block, 0
-        return block.take(np.asarray(keep, dtype=np.int64)), int(old.sum())
+        return block.take(np.asarray(keep, dtype=np.int64)), fates.count(ALREADY)
 
     def _commit_chunk(self, src, unit_key: str, chunk: list[Item] | list[Block], skips: list[Skip]) -> int:
         """Turn ``chunk`` into the next part. The part is finished (labels in, Parquet written,
@@ -700,12 +701,9 @@ def with_new_fields(table, rows: list[dict[str, Any]], declared: Sequence[str] =
     """``table`` with the fields a labeler added to its ``rows`` (one dict per table row, made from
     the table's columns). New keys become new columns; a column named in ``declared`` (the fields
     the labeler says it writes) is replaced in place, as a row's value would be."""
-    import pyarrow as pa
-
     given = table.column_names
     names = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in given or k in declared]
-    arrays = {n: _column([r.get(n) for r in rows], n) for n in names}
-    return pa.table({**{c: table.column(c) for c in given}, **arrays})
+    return with_columns(table, {n: [r.get(n) for r in rows] for n in names})
 
 
 def with_columns(table, columns: dict[str, list]):
