@@ -7,6 +7,11 @@ exits with :attr:`ProvenanceError.exit_code`.
 
 from __future__ import annotations
 
+import errno
+
+# OSError numbers that mean "the disk is full" (a quota included): one list for the builder and the CLI.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
 
 class ProvenanceError(Exception):
     """A failure the user can fix; ``str(err)`` says what was wrong and what to do."""

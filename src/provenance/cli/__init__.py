@@ -6,23 +6,19 @@ so ``provenance --help`` and start-up stay fast.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
 import click
 
 from .. import __version__
-from ..errors import ProvenanceError
+from ..errors import DISK_FULL_ERRNOS, ProvenanceError
 
 
 class _Failure(click.ClickException):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -48,7 +44,7 @@ class ProvenanceGroup(click.Group):
         except BrokenPipeError:  # before OSError, of which it is one: `provenance ... | head` is no failure
             sys.exit(0)
         except OSError as exc:
-            if exc.errno in _DISK_FULL:
+            if exc.errno in DISK_FULL_ERRNOS:
                 raise _Failure(f"no space left on the device (writing {exc.filename or 'output'}): free some space and "
                                "re-run the same command; index builds and reports resume where they stopped", 1) from None
             raise

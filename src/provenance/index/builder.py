@@ -11,7 +11,6 @@ resumes from the journal and ends with exactly one copy of every good item.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import DiskFull, EncoderError, IngestError, StrictModeError, UsageError
+from ..errors import DISK_FULL_ERRNOS, DiskFull, EncoderError, IngestError, StrictModeError, UsageError
 from ..ingest.items import BASE_COLUMNS, Block, Item, Skip
 from ..paths import index_dir_for
 from ..util.atomic import atomic_path, atomic_write_bytes, atomic_write_json
@@ -39,7 +38,6 @@ from .lock import WriteLock
 from .store import PartReader
 
 ROW_GROUP = 4096
-DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 DEFAULT_ENCODER = "open_clip:ViT-B-32/laion2b_s34b_b79k"
 NEW, ALREADY, RESUMED, DUPLICATE = range(4)  # what becomes of an item's key (see _Builder._key_fate)
 RESERVED = set(BASE_COLUMNS) | {"label", "selfie", "evidence", "label_confidence", "ingest_note"}
@@ -152,7 +150,7 @@ def build_index(
         try:
             return _Builder(directory, [os.fspath(s) for s in srcs], opts, labeler, analyzer).run()
         except OSError as exc:
-            if exc.errno in DISK_FULL:
+            if exc.errno in DISK_FULL_ERRNOS:
                 raise DiskFull(
                     f"no space left on the device of {directory} (writing {exc.filename or 'the index'}): free some space, "
                     "or build elsewhere (a directory path as NAME, or $PROVENANCE_INDEXES), and re-run the same command; "
