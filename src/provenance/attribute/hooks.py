@@ -50,8 +50,7 @@ class AttributionLabeler:
     def submit(self, rows: list[dict[str, Any]], vectors: np.ndarray) -> Callable[[], None]:
         """Start labelling ``rows`` (helper processes share large batches); the returned function
         waits until every row's fields are in place."""
-        zs = self.zero_shot.evidence(vectors) if self.zero_shot is not None and len(rows) else None
-        pending = self.pool.submit(rows, zs)
+        pending = self.pool.submit(rows, self._zero_shot(vectors))
         names = self.pool.names
 
         def wait() -> None:
@@ -63,8 +62,7 @@ class AttributionLabeler:
     def submit_table(self, table, vectors: np.ndarray) -> Callable[[], dict[str, list]]:
         """:meth:`submit` for rows given as an Arrow table: the returned function gives the fields
         as columns (name -> values in row order), with no per-row dicts on either side."""
-        zs = self.zero_shot.evidence(vectors) if self.zero_shot is not None and table.num_rows else None
-        pending = self.pool.submit_slim(self.pool.slim_table(table, zs))
+        pending = self.pool.submit_slim(self.pool.slim_table(table, self._zero_shot(vectors)))
         names = self.pool.names
 
         def wait() -> dict[str, list]:
@@ -73,6 +71,10 @@ class AttributionLabeler:
             return {n: list(c) for n, c in zip(names, columns)}
 
         return wait
+
+    def _zero_shot(self, vectors: np.ndarray) -> list | None:
+        """Per-row zero-shot evidence, when zero-shot is on."""
+        return self.zero_shot.evidence(vectors) if self.zero_shot is not None and len(vectors) else None
 
     def close(self) -> None:
         """Stop helper processes (the builder calls this when a build ends, however it ends)."""

@@ -109,15 +109,19 @@ class LabelPool:
 
     def slim(self, row: Mapping[str, Any], zero_shot: Mapping[str, float] | None) -> tuple:
         """What classify() reads of an index row: URL, caption, the taxonomy's columns, image cues."""
-        signals = {k: v for k, v in row.items() if (k in IMAGE_KEYS or k.lower() in self.columns) and v is not None}
+        signals = {k: v for k, v in row.items() if v is not None and self._is_signal(k)}
         return row.get("url"), row.get("caption"), signals or None, zero_shot
+
+    def _is_signal(self, column: str) -> bool:
+        """Whether classify() reads this column: an image cue, or a metadata column of the taxonomy."""
+        return column in IMAGE_KEYS or column.lower() in self.columns
 
     def slim_table(self, table, zero_shot: list | None) -> list[tuple]:
         """:meth:`slim` of every row of an Arrow table, read column by column."""
         n, names = table.num_rows, table.column_names
         urls = table.column("url").to_pylist() if "url" in names else [None] * n
         caps = table.column("caption").to_pylist() if "caption" in names else [None] * n
-        keys = [c for c in names if c in IMAGE_KEYS or c.lower() in self.columns]
+        keys = [c for c in names if self._is_signal(c)]
         if keys:
             cols = [table.column(c).to_pylist() for c in keys]
             signals = [{k: v for k, v in zip(keys, vals) if v is not None} or None for vals in zip(*cols)]
