@@ -16,6 +16,14 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def provenance_cache(tmp_path_factory) -> Path:
+    """Compiled query encoders go to a cache of the test session's own, never the user's."""
+    cache = tmp_path_factory.mktemp("provenance-cache")
+    os.environ["PROVENANCE_CACHE"] = str(cache)
+    return cache
+
+
 @pytest.fixture(autouse=True)
 def indexes_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "indexes"

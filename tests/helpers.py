@@ -113,13 +113,19 @@ def run_cli(*args: str, expect: int | None = 0, input: str | None = None):
 
 
 def record_precisions(index, monkeypatch) -> list[str]:
-    """Make ``index.encoder`` note the precision of every call (the list returned fills as it runs)."""
+    """Make ``index.encoder`` and ``index.image_encoder`` note the precision of every call (the list
+    returned fills as it runs; an image-encoder call that loads the torch model notes it twice)."""
     asked: list[str] = []
-    real = index.encoder
+    real, real_image = index.encoder, index.image_encoder
 
     def recording(spec=None, *, device=None, precision="auto"):
         asked.append(precision)
         return real(spec, device=device, precision=precision)
 
+    def recording_image(spec=None, *, device=None, precision="auto", engine=None):
+        asked.append(precision)
+        return real_image(spec, device=device, precision=precision, engine=engine)
+
     monkeypatch.setattr(index, "encoder", recording)
+    monkeypatch.setattr(index, "image_encoder", recording_image)
     return asked

@@ -128,5 +128,6 @@ def test_a_handful_of_queries_embeds_in_float32(tmp_path, photos, monkeypatch):
     images = sorted(folder.rglob("*.jpg"))[:2]
     assert images
     ix.trace(images, k=3, ocr=False, faces=False)
+    n_image = len(asked)
     ix.trace_text("a cat", k=3)
-    assert asked == ["fp32", "fp32"]
+    assert n_image >= 1 and len(asked) == n_image + 1 and set(asked) == {"fp32"}

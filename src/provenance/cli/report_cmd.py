@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import console, device_option, emit_json, json_option, precision_option, progress_enabled, progress_option
+from .common import (console, device_option, emit_json, engine_option, json_option, precision_option, progress_enabled,
+                     progress_option)
 
 
 @click.command("report")
@@ -27,10 +28,11 @@ from .common import console, device_option, emit_json, json_option, precision_op
 @click.option("--encoder", default=None, metavar="SPEC", help="Load the index's model from elsewhere (same weights only).")
 @precision_option
 @device_option
+@engine_option
 @progress_option
 @json_option
 def report_cmd(inputs, index_ref, k, group_by, out_dir, force, remote_thumbnails, threshold, path_col, ocr, faces, batch_size,
-               show, encoder, precision, device, progress, as_json):
+               show, encoder, precision, device, engine, progress, as_json):
     """Trace every generation in INPUT and write a report directory.
 
     INPUT is a folder of images or a manifest (.csv, .parquet, .jsonl) with a path column
@@ -62,7 +64,7 @@ def report_cmd(inputs, index_ref, k, group_by, out_dir, force, remote_thumbnails
                                             "--no-faces": not faces, "--encoder": encoder})
     summary = run_report(ix, data, out, k=k, force=force, remote_thumbnails=remote_thumbnails, threshold=threshold, ocr=ocr,
                          faces=faces, batch_size=batch_size, show_neighbours=show, encoder=encoder, device=device,
-                         precision=precision, progress=progress_enabled(progress), command=cmd)
+                         precision=precision, engine=engine, progress=progress_enabled(progress), command=cmd)
     if as_json:
         emit_json(summary.to_dict())
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import console, device_option, emit_json, json_option, precision_option, untrained_note
+from .common import console, device_option, emit_json, engine_option, json_option, precision_option, untrained_note
 
 NOTE_RESEMBLANCE = ("Neighbours show resemblance, not proven influence: shares are the nearest-neighbour source "
                     "composition of each query within this index.")
@@ -26,8 +26,9 @@ NOTE_REFERENCE = ("Unless this index is the generator's own training set, it is 
 @click.option("--faces/--no-faces", default=True, show_default=True, help="Face / selfie cues from the query images.")
 @precision_option
 @device_option
+@engine_option
 @json_option
-def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces, precision, device, as_json):
+def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces, precision, device, engine, as_json):
     """Find the training images nearest to generated IMAGES (or to --text prompts).
 
     \b
@@ -50,15 +51,18 @@ def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces,
     # attribution set-up and the reading of the queries. Index.encoder makes the later calls
     # wait for this load instead of starting another.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        first = query_precision(precision, len(images) if images else len(texts))
-        model = pool.submit(ix.encoder, encoder, device=device, precision=first)
+        if images:
+            model = pool.submit(ix.image_encoder, encoder, device=device, precision=query_precision(precision, len(images)),
+                                engine=engine)
+        else:
+            model = pool.submit(ix.encoder, encoder, device=device, precision=query_precision(precision, len(texts)))
         from ..attribute.hooks import trace_hooks
 
         hooks = trace_hooks(ix, ocr=ocr, faces=faces)
         results = []
         if images:
             results += trace_images(ix, list(images), k=k, encoder=encoder, device=device, precision=precision,
-                                    threshold=threshold, on_error="record", **hooks)
+                                    threshold=threshold, on_error="record", engine=engine, **hooks)
         if texts:
             results += trace_texts(ix, list(texts), k=k, encoder=encoder, device=device, precision=precision,
                                    threshold=threshold, composer=hooks.get("composer"))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Callable, Sequence
 
@@ -45,6 +43,8 @@ class Encoder:
     the reduced precision, and the reduced one is kept only if every embedding
     stays within cosine :data:`MIN_COSINE` of float32.
     """
+
+    engine = "torch"
 
     def __init__(self, spec: EncoderSpec, model, preprocess: Callable, tokenizer: Callable[[], Callable], *, device: str,
                  precision: str):
@@ -142,25 +142,12 @@ class Encoder:
             return _normalise(feats)
 
     def embed_images(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
-        """Embed PIL images (already decoded). Preprocessing runs on threads (PIL releases the GIL)
-        up to two batches ahead, so the next batch is resized while the model runs on this one."""
-        from ..embed.preprocess import fast_preprocess, prepare_one, to_batch
+        """Embed PIL images (already decoded); preprocessing runs ahead on threads (see :func:`embed_ahead`)."""
+        from ..embed.preprocess import embed_ahead, fast_preprocess, prepare_one, to_batch
 
         fast = fast_preprocess(self.preprocess)
-        batches = [images[s : s + batch_size] for s in range(0, len(images), batch_size)]
-        out = []
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
-
-            def submit(batch):
-                return pool.map(lambda im: prepare_one(im.convert("RGB"), fast, self.preprocess), batch)
-
-            ahead = deque(submit(b) for b in batches[:2])
-            for j in range(len(batches)):
-                prepared = list(ahead.popleft())
-                if j + 2 < len(batches):
-                    ahead.append(submit(batches[j + 2]))
-                out.append(self.embed_pixels(to_batch(prepared, fast)))
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        return embed_ahead(images, batch_size, lambda im: prepare_one(im.convert("RGB"), fast, self.preprocess),
+                           lambda prepared: self.embed_pixels(to_batch(prepared, fast)), self.dim)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         import torch

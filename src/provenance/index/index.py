@@ -130,9 +130,39 @@ class Index:
     # -- encoder -------------------------------------------------------------------
     def encoder(self, spec: str | None = None, *, device: str | None = None, precision: str = "auto"):
         """The encoder queries must use: the index's own, or ``spec`` if it has the same weights."""
-        from ..encoders import load_encoder
 
-        key = (spec, device, precision)
+        def load():
+            from ..encoders import load_encoder
+
+            enc = load_encoder(spec or self.encoder_identity.spec, device=device, precision=precision)
+            self.encoder_identity.check_compatible(enc.identity, f"index {self.name!r}")
+            return enc
+
+        return self._once((spec, device, precision), load)
+
+    def image_encoder(self, spec: str | None = None, *, device: str | None = None, precision: str = "auto",
+                      engine: str | None = None):
+        """The encoder image queries use: with ``engine="auto"``, the compiled ONNX copy of the index's
+        image tower for float32 queries on the CPU (exported on first use, cached per weights; see
+        :mod:`provenance.encoders.onnx_engine`), else the torch model of :meth:`encoder`."""
+        from ..encoders import onnx_engine
+
+        fingerprint = self.encoder_identity.fingerprint
+        if not fingerprint or not onnx_engine.wanted(engine, spec=spec, device=device, precision=precision):
+            return self.encoder(spec, device=device, precision=precision)
+
+        def load():
+            compiled = onnx_engine.load(fingerprint)
+            if compiled is not None:
+                return compiled
+            enc = self.encoder(spec, device=device, precision=precision)
+            if not onnx_engine.export_failed_before(fingerprint):
+                onnx_engine.export(enc)  # for the next trace; this one has torch loaded already
+            return enc
+
+        return self._once(("onnx", fingerprint), load)
+
+    def _once(self, key: tuple, load):
         # One load per key even when called from several threads (trace loads the model in the
         # background while it reads the query images): later callers wait for the first.
         with self._encoders_lock:
@@ -142,14 +172,13 @@ class Index:
                 future = self._encoders[key] = Future()
         if owner:
             try:
-                enc = load_encoder(spec or self.encoder_identity.spec, device=device, precision=precision)
-                self.encoder_identity.check_compatible(enc.identity, f"index {self.name!r}")
+                value = load()
             except BaseException as exc:
                 with self._encoders_lock:
                     del self._encoders[key]
                 future.set_exception(exc)
                 raise
-            future.set_result(enc)
+            future.set_result(value)
         return future.result()
 
     # -- tracing ---------------------------------------------------------------------

@@ -243,6 +243,10 @@ class ShardedIndex:
     def encoder(self, spec: str | None = None, *, device: str | None = None, precision: str = "auto"):
         return self.shards[0].encoder(spec, device=device, precision=precision)
 
-    # The same tracing as a single index: it only uses encoder(), search(), rows() and manifest.
+    def image_encoder(self, spec: str | None = None, *, device: str | None = None, precision: str = "auto",
+                      engine: str | None = None):
+        return self.shards[0].image_encoder(spec, device=device, precision=precision, engine=engine)
+
+    # The same tracing as a single index: it only uses encoder(), image_encoder(), search(), rows() and manifest.
     trace = Index.trace
     trace_text = Index.trace_text

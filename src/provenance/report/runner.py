@@ -133,6 +133,7 @@ def run_report(
     encoder: str | None = None,
     device: str | None = None,
     precision: str = "auto",
+    engine: str | None = None,
     progress: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     command: str | None = None,
@@ -192,7 +193,7 @@ def run_report(
         for s in range(0, len(todo), batch_size):
             chunk = todo[s : s + batch_size]
             results = trace_images(ix, [str(g.file) for g, _ in chunk], k=k, encoder=encoder, device=device,
-                                   precision=query_precision(precision, len(todo)), few_in_fp32=False,
+                                   precision=query_precision(precision, len(todo)), few_in_fp32=False, engine=engine,
                                    threshold=thr, on_error="record", batch_size=batch_size, **hooks)
             batch = []
             for (g, sha), res in zip(chunk, results):
@@ -206,6 +207,10 @@ def run_report(
     finally:
         bar.close()
     timings["trace"] = round(time.time() - t1, 3)
+    query_encoder = None
+    if todo:  # the encoder the batches used (already loaded: this only looks it up)
+        enc = ix.image_encoder(encoder, device=device, precision=query_precision(precision, len(todo)), engine=engine)
+        query_encoder = {"engine": enc.engine, "precision": enc.precision, "device": enc.device}
 
     # -- tables -------------------------------------------------------------------------------
     t2 = time.time()
@@ -292,6 +297,7 @@ def run_report(
         "index": {"name": ix.name, "path": str(ix.path.resolve()),
                   "manifest": {k_: v for k_, v in manifest.items() if k_ != "parts"} | {"parts": len(manifest.get("parts", []))}},
         "encoder": identity.to_dict(),
+        "query_encoder": query_encoder,
         "k": k,
         "group_by": group_by,
         "near_duplicate": {"threshold": thr, "source": thr_source, "how_chosen": thr_how},

@@ -60,6 +60,7 @@ def trace_images(
     query_analyzer: Callable | None = None,
     composer: Callable | None = None,
     few_in_fp32: bool = True,
+    engine: str | None = None,
 ) -> list[TraceResult]:
     """Trace each image (path or PIL image) to its ``k`` nearest training items.
 
@@ -67,7 +68,8 @@ def trace_images(
     image instead of raising, so batches keep going. With ``precision="auto"`` a handful of
     images is embedded in float32 (:func:`query_precision`); callers that trace a stream in
     chunks decide once for the stream and pass ``few_in_fp32=False``, so that a short last
-    chunk does not load a second copy of the model.
+    chunk does not load a second copy of the model. ``engine`` (``auto``, ``onnx``, ``torch``)
+    picks what embeds the images: see :meth:`provenance.index.Index.image_encoder`.
     """
     thr = default_threshold(index.encoder_identity) if threshold is None else float(threshold)
     if few_in_fp32:
@@ -93,7 +95,7 @@ def trace_images(
     # Signals read off the query images (OCR, faces) run beside the model: both release the GIL.
     with ThreadPoolExecutor(max_workers=max(1, min(2, len(loaded))), thread_name_prefix="query-signals") as pool:
         signals = {i: pool.submit(query_analyzer, im) for i, _, im in loaded} if query_analyzer is not None else {}
-        enc = index.encoder(encoder, device=device, precision=precision)
+        enc = index.image_encoder(encoder, device=device, precision=precision, engine=engine)
         # One call for all queries: the encoder preprocesses the next batch while it embeds this one.
         all_vecs = enc.embed_images([im for _, _, im in loaded], batch_size=batch_size) if loaded else None
         for s in range(0, len(loaded), batch_size):
