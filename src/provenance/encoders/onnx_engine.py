@@ -234,9 +234,11 @@ def export(enc) -> Path | None:
 
 
 def _export_checked(enc, fast, onnx_path: Path) -> dict[str, Any]:
-    import torch
+    import shutil
+    import tempfile
 
-    from ..util.atomic import atomic_path
+    import onnx
+    import torch
 
     class Tower(torch.nn.Module):
         def __init__(self, model):
@@ -249,16 +251,32 @@ def _export_checked(enc, fast, onnx_path: Path) -> dict[str, Any]:
     probe = probe_pixels(fast.crop)
     batch = np.concatenate([probe, probe[:, :, ::-1].copy()])  # two items, so the batch axis is traced as dynamic
     reference = enc.embed_pixels(torch.from_numpy(batch))
-    with atomic_path(onnx_path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings
-        # Not under no_grad: there nn.MultiheadAttention takes its fused fast path, which has no ONNX form.
-        torch.onnx.export(Tower(enc._model).eval(), (torch.from_numpy(batch),), str(tmp), input_names=["pixels"],
-                          output_names=["features"], dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}},
-                          opset_version=17, dynamo=False)
-        got = _session(tmp).run(None, {"pixels": batch})[0]
+    weights = onnx_path.with_suffix(".weights")
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=onnx_path.parent))
+    try:
+        traced = work / "traced.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer warnings
+            # Not under no_grad: there nn.MultiheadAttention takes its fused fast path, which has no ONNX form.
+            torch.onnx.export(Tower(enc._model).eval(), (torch.from_numpy(batch),), str(traced), input_names=["pixels"],
+                              output_names=["features"], dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}},
+                              opset_version=17, dynamo=False)
+        # Weights in a file of their own: ONNX Runtime maps it instead of parsing them out of the graph's
+        # protobuf, which halves session creation (ViT-B-32: 1.2 -> 0.6 s).
+        graph = work / onnx_path.name
+        onnx.save_model(onnx.load(str(traced)), str(graph), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=weights.name, size_threshold=1024)
+        got = _session(graph).run(None, {"pixels": batch})[0]
         worst = _min_cosine(got, reference)
         if worst < MIN_COSINE:
             raise EncoderError(f"ONNX embeddings differ from torch's (cosine {worst:.6f})")
+        for f in (work / weights.name, graph):  # the graph last: it names the weights file
+            with open(f, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(work / weights.name, weights)
+        os.replace(graph, onnx_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return {"probe": reference[:1], "min_cosine": round(worst, 8)}
 
 
