@@ -43,7 +43,9 @@ def _queries(tmp_path, photos, names=("astronaut", "rocket", "coffee")) -> list[
     return out
 
 
-def test_first_trace_compiles_and_later_ones_use_the_same_vectors(cache, folder_index, photos):
+def test_first_trace_compiles_and_later_ones_use_the_same_vectors(cache, cli_run, folder_index, photos):
+    info = json.loads(cli_run("info", folder_index, "--json").stdout)
+    assert info["compiled_query_encoder"]["state"] == "not compiled"
     ix = open_index(folder_index)
     fingerprint = ix.encoder_identity.fingerprint
     first = ix.image_encoder(precision="fp32")
@@ -51,6 +53,7 @@ def test_first_trace_compiles_and_later_ones_use_the_same_vectors(cache, folder_
     meta = json.loads((cache / f"{fingerprint}.json").read_text())
     assert (cache / f"{fingerprint}.onnx").stat().st_size > 0  # ... and leaves the compiled copy for the next
     assert meta["identity"] == ix.manifest["encoder"] and meta["min_cosine_vs_torch"] >= onnx_engine.MIN_COSINE
+    assert "compiled query encoder: compiled" in cli_run("info", folder_index).stdout
 
     compiled = open_index(folder_index).image_encoder(precision="fp32")
     assert compiled.engine == "onnx" and compiled.precision == "fp32" and compiled.device == "cpu"
@@ -111,6 +114,7 @@ def test_a_failed_export_is_remembered_not_retried(cache, folder_index, monkeypa
     assert ix.image_encoder(precision="fp32").engine == "torch"
     meta = json.loads((cache / f"{ix.encoder_identity.fingerprint}.json").read_text())
     assert "made_up" in meta["failed"]
+    assert onnx_engine.status(ix.encoder_identity.fingerprint)["state"] == "failed"
     assert [p.name for p in cache.iterdir()] == [f"{ix.encoder_identity.fingerprint}.json"]  # no half-written files
     assert open_index(folder_index).image_encoder(precision="fp32").engine == "torch"
     assert len(calls) == 1  # the second trace did not pay for another attempt

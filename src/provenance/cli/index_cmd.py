@@ -132,16 +132,21 @@ def info_cmd(index, as_json):
     """Describe an index: size, encoder, FAISS type, sources and skipped inputs."""
     from ..index import open_index
 
+    from ..encoders import onnx_engine
+
     ix = open_index(index)
     m = ix.manifest
+    compiled = onnx_engine.status(ix.encoder_identity.fingerprint)
     if as_json:
-        emit_json({"path": str(ix.path), **m})
+        emit_json({"path": str(ix.path), **m, "compiled_query_encoder": compiled})
         return
     out = console()
     out.print(f"[bold]{ix.name}[/bold] at {ix.path}", markup=True)
     out.print(f"  items: {m['count']}   dim: {m['dim']}   faiss: {m['faiss']['factory']}"
               + (f" (nprobe {m['faiss']['nprobe']})" if m['faiss'].get('nprobe') else ""))
     out.print(f"  encoder: {m['encoder']['spec']} (weights {m['encoder'].get('fingerprint') or 'unverified'}), precision {m.get('precision')}", markup=False)
+    out.print(f"  compiled query encoder: {compiled['state']}"
+              + (f" ({compiled['path']})" if compiled["state"] == "compiled" else f" ({compiled['why']})"), markup=False)
     out.print(f"  created {m['created']}, updated {m['updated']}")
     for s in m.get("sources", []):
         out.print(f"  source {s['source']} [{s.get('format')}]: {s['ingested']} ingested, {s['skipped']} skipped"

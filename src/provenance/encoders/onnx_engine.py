@@ -188,6 +188,21 @@ def load(fingerprint: str) -> OnnxImageEncoder | None:
     return OnnxImageEncoder(onnx_path, meta, session)
 
 
+def status(fingerprint: str | None) -> dict[str, Any]:
+    """What the cache holds for these weights (for ``provenance info``): compiled, failed or not yet."""
+    if not fingerprint:
+        return {"state": "unavailable", "why": "the index does not record its weights' fingerprint"}
+    onnx_path, meta_path = _paths(fingerprint)
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return {"state": "not compiled", "why": "the first float32 trace on the CPU compiles it", "path": str(onnx_path)}
+    if meta.get("failed"):
+        return {"state": "failed", "why": meta["failed"], "path": str(onnx_path)}
+    return {"state": "compiled", "path": str(onnx_path), "created": meta.get("created"),
+            "min_cosine_vs_torch": meta.get("min_cosine_vs_torch")}
+
+
 def export_failed_before(fingerprint: str) -> bool:
     """True when exporting these weights failed with the packages installed now (do not retry each trace)."""
     try:
