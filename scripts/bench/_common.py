@@ -22,8 +22,23 @@ def machine() -> dict[str, Any]:
 
     import psutil
 
+    from provenance.encoders.precision import cpu_has_bf16
+
     return {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "cpu": platform.processor() or platform.machine(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+            "cpu": platform.processor() or platform.machine(), "cpu_model": _cpu_model(), "native_bf16": cpu_has_bf16(),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def _cpu_model() -> str:
+    """The CPU's model name: figures differ a lot between machines of the same core count."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def parse_count(text: str) -> int:
