@@ -105,6 +105,54 @@ def test_stored_vectors_gather_across_parts(clustered_index):
         store.gather(np.array([6000]))
 
 
+def test_stored_vectors_gather_with_fewer_descriptors_than_parts(clustered_index):
+    ix, _ = clustered_index
+    store = StoredVectors(PartReader(ix.path, ix.manifest["parts"]))
+    store.MAX_OPEN = 2  # 9 parts: reads go a few parts at a time, older descriptors closed
+    ids = np.array([5999, 0, 1400, 699, 700, 3, 4900, 2100, 5600, 3500, 0])
+    np.testing.assert_array_equal(store.gather(ids), ix.vectors(list(ids)))
+    assert len(store._open) <= 2 and (store._fd >= 0).sum() == len(store._open)
+    np.testing.assert_array_equal(store.gather(ids[::-1]), ix.vectors(list(ids[::-1])))
+
+
+def test_rerank_equals_brute_force_over_the_candidates(clustered_index, mixture, monkeypatch):
+    """Exact top-k among each row's candidates, for single queries and batches that share candidates,
+    with missing candidates (-1), and with read rounds and scoring blocks that do not divide the batch."""
+    from provenance.index import exact
+
+    ix, _ = clustered_index
+    store = ix.stored_vectors
+    rng = np.random.default_rng(5)
+    queries = mixture.queries(23)
+    shared = rng.choice(6000, size=60, replace=False)
+    cand = np.stack([rng.permutation(np.concatenate([shared[:25], rng.choice(6000, 15, replace=False)]))
+                     for _ in range(len(queries))])
+    cand = np.array([list(dict.fromkeys(row.tolist()))[:36] for row in cand])  # distinct per query
+    cand[3, 30:] = -1
+    cand[7, :] = -1
+    cand[11, 1:] = -1
+
+    def brute(q, row, k):
+        ok = row[row >= 0]
+        s = ix.vectors(list(ok)) @ q if len(ok) else np.zeros(0, np.float32)
+        order = np.argsort(-s, kind="stable")[:k]
+        return s[order], ok[order]
+
+    for read, block in ((65_536, 4096), (5 * 36, 2 * 36), (36, 36)):
+        monkeypatch.setattr(exact, "RERANK_READ", read)
+        monkeypatch.setattr(exact, "RERANK_BLOCK", block)
+        for batch in (cand, cand[:1], cand[3:4], cand[7:8]):
+            qs = queries[: len(batch)] if batch is cand else queries[np.flatnonzero((cand == batch[0]).all(axis=1))[:1]]
+            scores, ids = exact.rerank(qs, batch, store, 10)
+            assert scores.shape == ids.shape == (len(batch), 10)
+            for q, row, s, i in zip(qs, batch, scores, ids):
+                want_s, want_i = brute(q, row, 10)
+                n = len(want_i)
+                np.testing.assert_array_equal(i[:n], want_i)
+                np.testing.assert_allclose(s[:n], want_s, rtol=0, atol=1e-5)
+                assert (i[n:] == -1).all() and np.isneginf(s[n:]).all()
+
+
 def test_exact_knn_excludes_own_row():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((500, 16)).astype(np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from itertools import repeat
 from typing import Iterable
 
 import numpy as np
@@ -47,8 +48,8 @@ class StoredVectors:
     Reads go through the page cache but map nothing into the process: with
     memory maps, scattered reads fault in neighbouring pages too, and a long
     search session (or tuning, which reads hundreds of thousands of rows) grew
-    the process's RSS towards the size of all vectors. Per row, ``pread`` costs
-    about what a page fault on a cold map does.
+    the process's RSS towards the size of all vectors (500 single queries at 1M
+    mapped 1.3 GB). Per row, ``pread`` costs about what a page fault on a cold map does.
     """
 
     MAX_OPEN = 256  # file descriptors kept open (indexes with small parts have thousands)
@@ -57,11 +58,17 @@ class StoredVectors:
         self.reader = reader
         self.first = np.array([int(p["first_id"]) for p in reader.parts], dtype=np.int64)
         self.counts = np.array([int(p["count"]) for p in reader.parts], dtype=np.int64)
-        self._open: OrderedDict[int, tuple[int, int, int, np.dtype]] = OrderedDict()  # by opening order
+        # Per part: its open descriptor (-1 when closed) and where its rows start, as arrays so that
+        # a whole shortlist is located with a few numpy operations rather than per row in Python.
+        self._fd = np.full(len(self.first), -1, dtype=np.int64)
+        self._base = np.zeros(len(self.first), dtype=np.int64)
+        self._open: OrderedDict[int, int] = OrderedDict()  # part -> fd, by opening order
+        self._row = 0  # bytes per row, the same in every part (checked on opening)
+        self._dtype: np.dtype | None = None
         self.dim: int | None = None
 
-    def _file(self, i: int) -> tuple[int, int, int, np.dtype]:
-        """(fd, data offset, bytes per row, dtype) of part ``i``, opening it (least recently opened closed first)."""
+    def _file(self, i: int) -> None:
+        """Open part ``i`` (the least recently opened is closed beyond :attr:`MAX_OPEN`)."""
         from .layout import PARTS_DIR
 
         path = self.reader.directory / PARTS_DIR / f"{self.reader.parts[i]['name']}.npy"
@@ -73,33 +80,55 @@ class StoredVectors:
         if fortran or len(shape) != 2:
             raise ValueError(f"{path} is not a row-major vector matrix")
         dt = np.dtype(dtype)
-        entry = (os.open(path, os.O_RDONLY), offset, int(shape[1]) * dt.itemsize, dt)
-        self.dim = int(shape[1])
-        self._open[i] = entry
+        if self._dtype is not None and (dt != self._dtype or int(shape[1]) != self.dim):
+            raise ValueError(f"{path} holds {dt} rows of {shape[1]}, other parts {self._dtype} rows of {self.dim}")
+        self._dtype, self.dim, self._row = dt, int(shape[1]), int(shape[1]) * dt.itemsize
+        self._open[i] = self._fd[i] = os.open(path, os.O_RDONLY)
+        self._base[i] = offset
         if len(self._open) > self.MAX_OPEN:
-            _, old = self._open.popitem(last=False)
-            os.close(old[0])
-        return entry
+            old, fd = self._open.popitem(last=False)
+            self._fd[old] = -1
+            os.close(fd)
 
     def gather(self, ids: np.ndarray) -> np.ndarray:
         """Rows for ``ids`` (all valid), in the given order, as float32."""
         ids = np.asarray(ids, dtype=np.int64).ravel()
-        if len(ids) == 0:
+        n = len(ids)
+        if n == 0:
             return np.zeros((0, self.dim or 0), np.float32)
         part = np.searchsorted(self.first, ids, side="right") - 1
-        if part.min() < 0 or np.any(ids - self.first[part] >= self.counts[part]):
+        offset = ids - self.first[part]
+        if part.min() < 0 or (offset >= self.counts[part]).any():
             raise IndexError("vector id out of range")
-        offset = (ids - self.first[part]).tolist()
-        pread, opened = os.pread, self._open
-        chunks, dtype = [], None
-        for p, o in zip(part.tolist(), offset):
-            fd, base, row, dtype = opened.get(p) or self._file(p)
-            chunks.append(pread(fd, row, base + o * row))
-        return np.frombuffer(b"".join(chunks), dtype=dtype).reshape(len(ids), -1).astype(np.float32, copy=False)
+        fds = self._fd[part]
+        if fds.min() < 0:
+            for p in np.unique(part[fds < 0]).tolist():
+                self._file(p)
+            fds = self._fd[part]
+            if fds.min() < 0:  # more parts than MAX_OPEN at once: a group of parts at a time
+                return self._gather_by_groups(part, offset)
+        # One pread per row and nothing else per row in Python: on a VM with the SRSO
+        # mitigations a pread costs ~1.3 us, the interpreter loop around it had cost as much again.
+        pos = self._base[part] + offset * self._row
+        data = b"".join(map(os.pread, fds.tolist(), repeat(self._row, n), pos.tolist()))
+        if len(data) != n * self._row:
+            raise OSError(f"short read from the vectors of {self.reader.directory} (a part was truncated?)")
+        return np.frombuffer(data, dtype=self._dtype).reshape(n, -1).astype(np.float32, copy=False)
+
+    def _gather_by_groups(self, part: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        out = np.empty((len(part), self.dim or 0), np.float32)
+        distinct = np.unique(part)
+        group = self.MAX_OPEN // 2
+        for g in range(0, len(distinct), group):
+            sel = np.isin(part, distinct[g : g + group])
+            out[sel] = self.gather(self.first[part[sel]] + offset[sel])
+        return out
 
     def close(self) -> None:
         while self._open:
-            os.close(self._open.popitem()[1][0])
+            i, fd = self._open.popitem()
+            self._fd[i] = -1
+            os.close(fd)
 
     def __del__(self):
         try:
@@ -108,28 +137,50 @@ class StoredVectors:
             pass
 
 
+RERANK_READ = 65_536  # candidate rows read per round at most (128 MB at 512-d)
+RERANK_BLOCK = 4096  # candidate rows scored at a time (8 MB at 512-d): stays in cache
+
+
 def rerank(queries: np.ndarray, candidates: np.ndarray, store: StoredVectors, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` (scores, ids) among each query's candidate ids (-1 = none), best first."""
+    """Exact top-``k`` (scores, ids) among each query's candidate ids (-1 = none), best first.
+
+    A batch reads an id shared by several of its queries once (queries from one
+    neighbourhood share most of their shortlists: 65% of the bench's 500 do); a
+    single query's candidates are distinct (FAISS lists hold each id once), so
+    it reads them as they come, without sorting.
+    """
     q = np.asarray(queries, dtype=np.float32)
-    n, kc = candidates.shape
+    cand = np.asarray(candidates, dtype=np.int64)
+    n, kc = cand.shape
+    kk = min(k, kc)
     scores_out = np.full((n, k), -np.inf, dtype=np.float32)
     ids_out = np.full((n, k), -1, dtype=np.int64)
-    step = max(1, 65_536 // max(kc, 1))  # bound the gathered block to ~65k vectors
-    for s in range(0, n, step):
-        cand = candidates[s : s + step]
-        valid = cand >= 0
-        uniq, inverse = np.unique(cand[valid], return_inverse=True)
-        vecs = store.gather(uniq)
-        scores = np.full(cand.shape, -np.inf, dtype=np.float32)
-        rows = np.nonzero(valid)[0]
-        scores[valid] = np.einsum("ij,ij->i", vecs[inverse], q[s : s + step][rows])
-        kk = min(k, kc)
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
-        sc = np.take_along_axis(scores, top, axis=1)
-        ids = np.take_along_axis(cand, top, axis=1)
-        ids = np.where(np.isfinite(sc), ids, -1)
-        scores_out[s : s + step, :kk] = sc
-        ids_out[s : s + step, :kk] = ids
+    if n == 0 or kk == 0:
+        return scores_out, ids_out
+    read_step = max(1, RERANK_READ // kc)
+    step = max(1, RERANK_BLOCK // kc)
+    for r in range(0, n, read_step):
+        c_read, q_read = cand[r : r + read_step], q[r : r + read_step]
+        missing = c_read.min() < 0
+        if len(c_read) == 1 and not missing:
+            vecs, where = store.gather(c_read), None
+        else:
+            uniq, inverse = np.unique(c_read, return_inverse=True)
+            # -1 sorts first: drop it, and let its positions index any row (their scores are masked)
+            vecs, where = store.gather(uniq[1:] if missing else uniq), inverse.reshape(c_read.shape) - missing
+            if not len(vecs):
+                continue  # no candidates at all
+        for s in range(0, len(c_read), step):
+            c, qb = c_read[s : s + step], q_read[s : s + step]
+            block = vecs if where is None else vecs[where[s : s + step]]
+            scores = np.matmul(block.reshape(len(c), kc, -1), qb[:, :, None])[:, :, 0]
+            if missing:
+                scores[c < 0] = -np.inf
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
+            rows = np.arange(len(c))[:, None]
+            sc = scores[rows, top]
+            scores_out[r + s : r + s + len(c), :kk] = sc
+            ids_out[r + s : r + s + len(c), :kk] = np.where(np.isfinite(sc), c[rows, top], -1) if missing else c[rows, top]
     return scores_out, ids_out
 
 
