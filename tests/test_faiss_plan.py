@@ -231,3 +231,16 @@ def test_tuning_skips_only_configurations_slower_than_the_best(clustered_index, 
     depths_seen = list(dict.fromkeys(g["rerank"] for g in grid))
     slow_from_start = [d for d in depths_seen if next(g for g in grid if g["rerank"] == d)["ms_per_query"] >= best_ms]
     assert len(slow_from_start) <= 1 and slow_from_start in ([], [depths_seen[-1]])
+
+
+def test_nprobe_given_to_one_search_does_not_stick(clustered_index, mixture):
+    ix, _ = clustered_index
+    queries = mixture.queries(30)
+    tuned = ix.manifest["faiss"]["nprobe"]
+    s1, i1 = ix.search(queries, 10)
+    _, coarse = ix.search(queries, 10, nprobe=1)
+    assert ix.faiss_index.nprobe == 1 and not np.array_equal(coarse, i1)
+    s2, i2 = ix.search(queries, 10)
+    assert ix.faiss_index.nprobe == tuned
+    np.testing.assert_array_equal(i2, i1)
+    np.testing.assert_array_equal(s2, s1)

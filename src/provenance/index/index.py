@@ -78,9 +78,12 @@ class Index:
             raise UsageError(f"query vectors have dimension {q.shape[1]}, index {self.name} has {self.dim}")
         if k < 1:
             raise UsageError("k must be at least 1")
-        plan = faiss_plan.IndexPlan.from_dict(self.manifest["faiss"])
         self._await_prefetch()
-        return faiss_plan.search(self.faiss_index, plan, q, int(k), self.stored_vectors, nprobe=nprobe)
+        return faiss_plan.search(self.faiss_index, self._plan, q, int(k), self.stored_vectors, nprobe=nprobe)
+
+    @cached_property
+    def _plan(self) -> faiss_plan.IndexPlan:
+        return faiss_plan.IndexPlan.from_dict(self.manifest["faiss"])
 
     def prefetch(self) -> None:
         """Load what searches and metadata lookups need (the FAISS index, the parts' lookup copies) in a
