@@ -233,6 +233,43 @@ def test_tuning_skips_only_configurations_slower_than_the_best(clustered_index, 
     assert len(slow_from_start) <= 1 and slow_from_start in ([], [depths_seen[-1]])
 
 
+def test_small_batches_search_on_fewer_openmp_threads():
+    """FAISS splits a batch over OpenMP threads by query; a batch too small to keep each thread busy
+    runs on fewer (a team waits for its slowest thread's time slice on a shared machine), and the
+    caller's setting is restored afterwards."""
+    import faiss
+
+    from provenance.index import faiss_plan
+
+    seen = []
+
+    class Recorder:  # stands in for a FAISS index: notes the threads FAISS would use
+        ntotal = 1000
+        nprobe = 4
+
+        def search(self, x, k):
+            seen.append(faiss.omp_get_max_threads())
+            return np.zeros((len(x), k), np.float32), np.zeros((len(x), k), np.int64)
+
+    plan = faiss_plan.IndexPlan(factory="IVF16,Flat", nprobe=4)
+    per = faiss_plan.SEARCH_QUERIES_PER_THREAD
+    before = faiss.omp_get_max_threads()
+    try:
+        faiss.omp_set_num_threads(4)
+        assert faiss_plan.search_threads(1) is None  # one query: FAISS runs it on one thread anyway
+        assert faiss_plan.search_threads(2) == 1 and faiss_plan.search_threads(2 * per - 1) == 1
+        assert faiss_plan.search_threads(2 * per) == 2 and faiss_plan.search_threads(3 * per) == 3
+        assert faiss_plan.search_threads(4 * per) is None and faiss_plan.search_threads(1000) is None
+        for nq, threads in ((1, 4), (3, 1), (2 * per, 2), (100 * per, 4)):
+            faiss_plan.search(Recorder(), plan, np.zeros((nq, 8), np.float32), 5)
+            assert seen.pop() == threads
+            assert faiss.omp_get_max_threads() == 4
+        faiss.omp_set_num_threads(1)
+        assert faiss_plan.search_threads(1000) is None
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 def test_nprobe_given_to_one_search_does_not_stick(clustered_index, mixture):
     ix, _ = clustered_index
     queries = mixture.queries(30)
