@@ -194,7 +194,9 @@ def test_append_keeps_ids_and_retunes(tmp_path, mixture):
 
 def test_tuning_skips_only_configurations_slower_than_the_best(clustered_index, monkeypatch):
     """With a cost model that grows with probes and depth, the pruned grid search still returns the
-    cheapest configuration an exhaustive search would, while evaluating fewer configurations."""
+    cheapest configuration an exhaustive search of the doubling grid would, while evaluating fewer
+    configurations; the refinement between its steps then only ever picks something cheaper that
+    reaches the aim."""
     import copy
 
     import faiss
@@ -204,7 +206,13 @@ def test_tuning_skips_only_configurations_slower_than_the_best(clustered_index, 
     ix, _ = clustered_index
     plan = faiss_plan.IndexPlan.from_dict(copy.deepcopy(ix.manifest["faiss"]))
     cost = lambda p, depth: 0.05 * p + 0.01 * (depth or 0)  # noqa: E731
-    monkeypatch.setattr(faiss_plan, "_single_query_ms", lambda index, plan, q, store, p, depth: cost(p, depth))
+    timed = []
+
+    def model(index, plan, q, store, p, depth):
+        timed.append(q)
+        return cost(p, depth)
+
+    monkeypatch.setattr(faiss_plan, "_single_query_ms", model)
     index = faiss.read_index(str(ix.path / ix.manifest["faiss"]["file"]))
     tuned = faiss_plan.tune(index, plan, ix.parts, target_recall=0.95)
     grid = tuned.tuning["grid"]
@@ -215,21 +223,43 @@ def test_tuning_skips_only_configurations_slower_than_the_best(clustered_index, 
     q = store.gather(ids)
     _, truth = exact_knn(q, ix.parts.iter_vectors(), 10, exclude=ids)
     ivf = faiss.try_extract_index_ivf(index)
-    candidates = []
-    for depth in faiss_plan.RERANK_STEPS:
-        for p in (1, 2, 4, 8, 16, 32, 64):
-            if p > ivf.nlist:
-                continue
-            _, found = faiss_plan.search(index, plan, q, 11, store, nprobe=p, rerank=depth)
-            found = np.array([[i for i in row if i != own][:10] for row, own in zip(found, ids)])
-            if recall_at(found, truth, 10) >= aim:
-                candidates.append(cost(p, depth))
+
+    def reaches(p, depth):
+        _, found = faiss_plan.search(index, plan, q, 11, store, nprobe=p, rerank=depth)
+        found = np.array([[i for i in row if i != own][:10] for row, own in zip(found, ids)])
+        return recall_at(found, truth, 10) >= aim
+
+    candidates = [cost(p, depth) for depth in faiss_plan.RERANK_STEPS for p in (1, 2, 4, 8, 16, 32, 64)
+                  if p <= ivf.nlist and reaches(p, depth)]
     assert candidates and tuned.tuning["reached"]
-    assert tuned.tuning["ms_single_query"] == pytest.approx(min(candidates), abs=1e-4)
+    coarse = [g for g in grid if not g.get("refined")]
+    assert min(g["ms_per_query"] for g in coarse if g["recall_at_10"] >= aim) == pytest.approx(min(candidates), abs=1e-4)
+    # Refinement: the steps between the doubling ones, next to every coarse configuration that
+    # reached the aim; the cheapest of all that reach it wins, checked against search itself.
+    refined = [g for g in grid if g.get("refined")]
+    assert refined
+    tried = {(g["nprobe"], g["rerank"]): g["recall_at_10"] >= aim for g in grid}
+    for g in coarse:
+        if g["recall_at_10"] >= aim:
+            for p, depth in faiss_plan._refinements(g["nprobe"], g["rerank"]):
+                if p > ivf.nlist or (p, depth) in tried:
+                    continue
+                # skipped: decided by monotonicity, short of the aim with more search or beaten with less
+                assert any((q >= p and d >= depth and not ok) or (q <= p and d <= depth and ok)
+                           for (q, d), ok in tried.items()), (p, depth)
+    for g in refined:
+        assert reaches(g["nprobe"], g["rerank"]) == (g["recall_at_10"] >= aim)
+    reaching = [cost(g["nprobe"], g["rerank"]) for g in grid if g["recall_at_10"] >= aim]
+    assert tuned.tuning["ms_single_query"] == pytest.approx(min(reaching), abs=1e-4)
+    assert min(reaching) <= min(candidates)
+    assert cost(tuned.nprobe, tuned.rerank) == pytest.approx(min(reaching), abs=1e-4)
+    # Latency is never timed on the recall queries (their candidates were just read).
+    recall_rows = {row.tobytes() for row in q}
+    assert timed and not any(row.tobytes() in recall_rows for t in timed for row in t)
     # Pruning: once a depth's cheapest setting is slower than the best, no deeper depth is tried.
-    best_ms = tuned.tuning["ms_single_query"]
-    depths_seen = list(dict.fromkeys(g["rerank"] for g in grid))
-    slow_from_start = [d for d in depths_seen if next(g for g in grid if g["rerank"] == d)["ms_per_query"] >= best_ms]
+    best_ms = min(g["ms_per_query"] for g in coarse if g["recall_at_10"] >= aim)
+    depths_seen = list(dict.fromkeys(g["rerank"] for g in coarse))
+    slow_from_start = [d for d in depths_seen if next(g for g in coarse if g["rerank"] == d)["ms_per_query"] >= best_ms]
     assert len(slow_from_start) <= 1 and slow_from_start in ([], [depths_seen[-1]])
 
 
