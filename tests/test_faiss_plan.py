@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -113,6 +115,39 @@ def test_stored_vectors_gather_with_fewer_descriptors_than_parts(clustered_index
     np.testing.assert_array_equal(store.gather(ids), ix.vectors(list(ids)))
     assert len(store._open) <= 2 and (store._fd >= 0).sum() == len(store._open)
     np.testing.assert_array_equal(store.gather(ids[::-1]), ix.vectors(list(ids[::-1])))
+
+
+def test_long_gathers_read_in_threads(clustered_index, monkeypatch):
+    from provenance.index import exact
+
+    ix, _ = clustered_index
+    store = StoredVectors(PartReader(ix.path, ix.manifest["parts"]))
+    ids = np.random.default_rng(2).choice(6000, size=101, replace=True)
+    want = ix.vectors(list(ids))
+    monkeypatch.setattr(exact, "_cores", lambda: 3)
+    monkeypatch.setattr(exact, "READ_CHUNK", 7)  # 15 chunks shared by 3 threads
+    threads = []
+    read = StoredVectors._read
+
+    def noting(self, fds, pos):
+        threads.append(threading.get_ident())
+        time.sleep(0.002)  # slow reads, so that every thread gets chunks
+        return read(self, fds, pos)
+
+    monkeypatch.setattr(StoredVectors, "_read", noting)
+    np.testing.assert_array_equal(store.gather(ids), want)
+    assert len(threads) == 15 and len(set(threads)) > 1
+    calls = []
+
+    def failing(self, fds, pos):
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError("disk gone")
+        return read(self, fds, pos)
+
+    monkeypatch.setattr(StoredVectors, "_read", failing)
+    with pytest.raises(OSError, match="disk gone"):
+        store.gather(ids)
 
 
 def test_rerank_equals_brute_force_over_the_candidates(clustered_index, mixture, monkeypatch):

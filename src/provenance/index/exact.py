@@ -9,6 +9,8 @@ vectors in RAM: only the pages of the candidates are touched.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import OrderedDict
 from itertools import repeat
 from typing import Iterable
@@ -40,6 +42,16 @@ def read_rows(reader, name: str, offsets: np.ndarray) -> np.ndarray:
     out = np.asarray(arr[offsets], dtype=np.float32)
     del arr
     return out
+
+
+READ_CHUNK = 4096  # rows a reading thread takes at a time; gathers of two chunks or more use every core
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class StoredVectors:
@@ -110,10 +122,52 @@ class StoredVectors:
         # One pread per row and nothing else per row in Python: on a VM with the SRSO
         # mitigations a pread costs ~1.3 us, the interpreter loop around it had cost as much again.
         pos = self._base[part] + offset * self._row
-        data = b"".join(map(os.pread, fds.tolist(), repeat(self._row, n), pos.tolist()))
-        if len(data) != n * self._row:
+        if n >= 2 * READ_CHUNK and _cores() > 1:
+            return self._read_in_threads(fds.tolist(), pos.tolist()).astype(np.float32, copy=False)
+        return self._rows(self._read(fds.tolist(), pos.tolist())).astype(np.float32, copy=False)
+
+    def _read(self, fds: list[int], pos: list[int]) -> bytes:
+        data = b"".join(map(os.pread, fds, repeat(self._row, len(fds)), pos))
+        if len(data) != len(fds) * self._row:
             raise OSError(f"short read from the vectors of {self.reader.directory} (a part was truncated?)")
-        return np.frombuffer(data, dtype=self._dtype).reshape(n, -1).astype(np.float32, copy=False)
+        return data
+
+    def _rows(self, data: bytes) -> np.ndarray:
+        return np.frombuffer(data, dtype=self._dtype).reshape(-1, self.dim)
+
+    def _read_in_threads(self, fds: list[int], pos: list[int]) -> np.ndarray:
+        """Long gathers (a batch's shortlists) on every core: the time goes to the kernel's page-cache
+        reads, which release the GIL. Chunks are taken in turn, so a thread that gets no CPU (another
+        process holds the core) leaves its share to the others."""
+        n = len(fds)
+        out = np.empty((n, self.dim or 0), dtype=self._dtype)
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for s in range(0, n, READ_CHUNK):
+            todo.put(s)
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                while not failed:
+                    try:
+                        s = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    e = min(s + READ_CHUNK, n)
+                    out[s:e] = self._rows(self._read(fds[s:e], pos[s:e]))
+            except BaseException as exc:  # re-raised in the caller
+                failed.append(exc)
+
+        helpers = [threading.Thread(target=work, name="gather", daemon=True)
+                   for _ in range(min(_cores(), -(-n // READ_CHUNK)) - 1)]
+        for t in helpers:
+            t.start()
+        work()
+        for t in helpers:
+            t.join()
+        if failed:
+            raise failed[0]
+        return out
 
     def _gather_by_groups(self, part: np.ndarray, offset: np.ndarray) -> np.ndarray:
         out = np.empty((len(part), self.dim or 0), np.float32)
