@@ -152,7 +152,7 @@ def test_long_gathers_read_in_threads(clustered_index, monkeypatch):
 
 def test_rerank_equals_brute_force_over_the_candidates(clustered_index, mixture, monkeypatch):
     """Exact top-k among each row's candidates, for single queries and batches that share candidates,
-    with missing candidates (-1), and with read rounds and scoring blocks that do not divide the batch."""
+    with missing candidates (-1), and with read rounds that do not divide the batch."""
     from provenance.index import exact
 
     ix, _ = clustered_index
@@ -173,9 +173,8 @@ def test_rerank_equals_brute_force_over_the_candidates(clustered_index, mixture,
         order = np.argsort(-s, kind="stable")[:k]
         return s[order], ok[order]
 
-    for read, block in ((65_536, 4096), (5 * 36, 2 * 36), (36, 36)):
+    for read in (65_536, 5 * 36, 36):
         monkeypatch.setattr(exact, "RERANK_READ", read)
-        monkeypatch.setattr(exact, "RERANK_BLOCK", block)
         for batch in (cand, cand[:1], cand[3:4], cand[7:8]):
             qs = queries[: len(batch)] if batch is cand else queries[np.flatnonzero((cand == batch[0]).all(axis=1))[:1]]
             scores, ids = exact.rerank(qs, batch, store, 10)

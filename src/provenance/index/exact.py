@@ -192,50 +192,59 @@ class StoredVectors:
 
 
 RERANK_READ = 65_536  # candidate rows read per round at most (128 MB at 512-d)
-RERANK_BLOCK = 4096  # candidate rows scored at a time (8 MB at 512-d): stays in cache
 
 
 def rerank(queries: np.ndarray, candidates: np.ndarray, store: StoredVectors, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` (scores, ids) among each query's candidate ids (-1 = none), best first.
 
     A batch reads an id shared by several of its queries once (queries from one
-    neighbourhood share most of their shortlists: 65% of the bench's 500 do); a
-    single query's candidates are distinct (FAISS lists hold each id once), so
-    it reads them as they come, without sorting.
+    neighbourhood share most of their shortlists: 65% of the bench's 500 do) and
+    FAISS scores each query against its rows where they lie, without copying them
+    per query; a single query's candidates are distinct (FAISS lists hold each id
+    once), so it reads them as they come, without sorting.
     """
-    q = np.asarray(queries, dtype=np.float32)
-    cand = np.asarray(candidates, dtype=np.int64)
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    cand = np.ascontiguousarray(candidates, dtype=np.int64)
     n, kc = cand.shape
     kk = min(k, kc)
     scores_out = np.full((n, k), -np.inf, dtype=np.float32)
     ids_out = np.full((n, k), -1, dtype=np.int64)
     if n == 0 or kk == 0:
         return scores_out, ids_out
-    read_step = max(1, RERANK_READ // kc)
-    step = max(1, RERANK_BLOCK // kc)
-    for r in range(0, n, read_step):
-        c_read, q_read = cand[r : r + read_step], q[r : r + read_step]
-        missing = c_read.min() < 0
-        if len(c_read) == 1 and not missing:
-            vecs, where = store.gather(c_read), None
+    step = max(1, RERANK_READ // kc)
+    for r in range(0, n, step):
+        c, qr = cand[r : r + step], q[r : r + step]
+        missing = c.min() < 0
+        if len(c) == 1 and not missing:
+            scores = (store.gather(c[0]) @ qr[0])[None]
         else:
-            uniq, inverse = np.unique(c_read, return_inverse=True)
-            # -1 sorts first: drop it, and let its positions index any row (their scores are masked)
-            vecs, where = store.gather(uniq[1:] if missing else uniq), inverse.reshape(c_read.shape) - missing
-            if not len(vecs):
-                continue  # no candidates at all
-        for s in range(0, len(c_read), step):
-            c, qb = c_read[s : s + step], q_read[s : s + step]
-            block = vecs if where is None else vecs[where[s : s + step]]
-            scores = np.matmul(block.reshape(len(c), kc, -1), qb[:, :, None])[:, :, 0]
-            if missing:
-                scores[c < 0] = -np.inf
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
-            rows = np.arange(len(c))[:, None]
-            sc = scores[rows, top]
-            scores_out[r + s : r + s + len(c), :kk] = sc
-            ids_out[r + s : r + s + len(c), :kk] = np.where(np.isfinite(sc), c[rows, top], -1) if missing else c[rows, top]
+            scores = _scores_by_id(qr, c, store)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :kk]
+        rows = np.arange(len(c))[:, None]
+        sc = scores[rows, top]
+        scores_out[r : r + len(c), :kk] = sc
+        ids_out[r : r + len(c), :kk] = np.where(np.isfinite(sc), c[rows, top], -1) if missing else c[rows, top]
     return scores_out, ids_out
+
+
+def _scores_by_id(q: np.ndarray, cand: np.ndarray, store: StoredVectors) -> np.ndarray:
+    """Inner products of each query with its candidates' rows (-inf for -1), each distinct row read once."""
+    import faiss
+
+    from .faiss_plan import on_threads
+
+    uniq, inverse = np.unique(cand, return_inverse=True)
+    missing = int(uniq[0] < 0)  # -1 sorts first
+    vecs = np.ascontiguousarray(store.gather(uniq[missing:]))
+    where = np.ascontiguousarray(inverse.reshape(cand.shape) - missing, dtype=np.int64)  # -1 stays -1: -inf
+    scores = np.empty(cand.shape, dtype=np.float32)
+    if not len(vecs):
+        scores.fill(-np.inf)
+        return scores
+    sp = faiss.swig_ptr
+    on_threads(len(q), faiss.fvec_inner_products_by_idx, sp(scores), sp(q), sp(vecs), sp(where), q.shape[1], len(q),
+               cand.shape[1])
+    return scores
 
 
 def exact_knn(

@@ -227,18 +227,7 @@ def search(index, plan: IndexPlan, queries: np.ndarray, k: int, store=None, *, n
     depth = plan.rerank if rerank is None else rerank
     reranked = bool(depth and depth > 1 and store is not None)
     want = min(max(k * depth, k), max(index.ntotal, 1)) if reranked else k
-    threads = search_threads(len(queries))
-    if threads is None:
-        scores, ids = index.search(queries, want)
-    else:
-        import faiss
-
-        before = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(threads)  # the calling thread's OpenMP setting only
-        try:
-            scores, ids = index.search(queries, want)
-        finally:
-            faiss.omp_set_num_threads(before)
+    scores, ids = on_threads(len(queries), index.search, queries, want)
     if reranked:
         return exact_rerank(queries, ids, store, k)
     if plan.metric == "l2":
@@ -258,6 +247,21 @@ def _use_nprobe(index, nprobe: int | None) -> None:
 
 
 SEARCH_QUERIES_PER_THREAD = 8  # below this per thread, a team risks more than it can gain (see search_threads)
+
+
+def on_threads(nq: int, fn: Callable, *args):
+    """``fn(*args)``, a FAISS call parallel over ``nq`` queries, on :func:`search_threads` OpenMP threads."""
+    threads = search_threads(nq)
+    if threads is None:
+        return fn(*args)
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)  # the calling thread's OpenMP setting only
+    try:
+        return fn(*args)
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def search_threads(nq: int) -> int | None:
