@@ -119,8 +119,8 @@ class StoredVectors:
             fds = self._fd[part]
             if fds.min() < 0:  # more parts than MAX_OPEN at once: a group of parts at a time
                 return self._gather_by_groups(part, offset)
-        # One pread per row and nothing else per row in Python: on a VM with the SRSO
-        # mitigations a pread costs ~1.3 us, the interpreter loop around it had cost as much again.
+        # One pread per row and nothing else per row in Python: a pread of a cached row costs
+        # ~1.3 us on the AMD VM, and the interpreter loop around it had cost as much again.
         pos = self._base[part] + offset * self._row
         if n >= 2 * READ_CHUNK and _cores() > 1:
             return self._read_in_threads(fds.tolist(), pos.tolist()).astype(np.float32, copy=False)
