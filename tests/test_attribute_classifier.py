@@ -203,3 +203,21 @@ def test_thin_evidence_stays_other_even_when_the_model_guesses(caption):
 
     att = SourceClassifier().classify(None, caption)
     assert att.label == "other" and att.confidence < 0.4
+
+
+def test_values_are_those_of_the_attribution():
+    """Tables and index builds take ``values()`` (no Attribution built): it must give exactly what
+    ``classify(...).values()`` gives, whatever the signals, with and without the learned model."""
+    from test_attribute_pool import web_rows
+
+    rows = web_rows(600)
+    rows += [{"url": "https://scontent.cdninstagram.com/v/1_n.jpg", "caption": "mirror selfie, me and my sister",
+              "img_selfie_framing": True, "img_faces": 4, "img_watermark": "shutterstock"},
+             {"url": None, "caption": None}, {"url": "", "caption": "!!!"}]
+    for learned in (None, False):
+        c = SourceClassifier(learned=learned)
+        for i, r in enumerate(rows):
+            signals = {k: v for k, v in r.items() if k not in ("url", "caption", "key")}
+            zero_shot = {"stock": 0.7, "art": -0.2} if i % 5 == 0 else None
+            args = (r["url"], r["caption"], signals, signals, zero_shot)
+            assert c.values(*args) == c.classify(*args).values(), r

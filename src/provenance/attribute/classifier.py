@@ -119,6 +119,7 @@ class SourceClassifier:
         pw = t.model["prior_weight"]
         self._base = {c: pw * math.log(t.priors[c]) + (t.model["fallback_score"] if c == self.fallback else 0.0)
                       for c in self.classes}
+        self._base_list = list(self._base.values())
         self._index = {c: i for i, c in enumerate(self.classes)}
         self._fallback_index = self._index[self.fallback]
         self._caps = {f: float(t.model["caps"].get(f, 1e9)) for f in FAMILIES}
@@ -306,8 +307,35 @@ class SourceClassifier:
 
     def _decide(self, ev: _Evidence, toks: list[str], tokset: set[str], image: Mapping[str, Any] | None,
                 parts: UrlParts | None = None, text: str = "") -> Attribution:
-        cues = ev.cues
-        scores = list(self._base.values())  # in class order
+        best, exps, z, selfie, ranked, extra = self._judge(ev.cues, toks, tokset, image, parts)
+        probs = dict(zip(self.classes, [e / z for e in exps]))
+        label = self.classes[best]
+        evidence = [list(e) for e in ranked]
+        if extra:
+            evidence += extra
+        return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)
+
+    def values(self, url: str | None = None, caption: str | None = None, columns: Mapping[str, Any] | None = None,
+               image: Mapping[str, Any] | None = None, zero_shot: Mapping[str, float] | None = None) -> tuple:
+        """``classify(...).values()``, without building the :class:`Attribution` (its probability dict and
+        evidence lists): what index builds and labelled tables store, made for every row."""
+        ev, toks, tokset, parts, _ = self._gather(url, caption, columns, image, zero_shot)
+        best, exps, z, selfie, ranked, extra = self._judge(ev.cues, toks, tokset, image, parts)
+        # as Attribution.values: rounded shares, the rounding residue given to the label
+        probs = [round(e / z, 6) for e in exps]
+        residue = 1.0 - sum(probs)
+        if residue:
+            probs[best] = round(probs[best] + residue, 6)
+        if extra:
+            ranked = ranked + [tuple(e) for e in extra]
+        return (self.classes[best], round(exps[best] / z, 4), selfie, *probs, evidence_json(ranked))
+
+    def _judge(self, cues: dict[tuple[str, str, str], float], toks: list[str], tokset: set[str],
+               image: Mapping[str, Any] | None, parts: UrlParts | None):
+        """The decision both :meth:`classify` and :meth:`values` report: the label's class number, the
+        softmax numerators and their sum, the selfie flag, the cues as ``(signal, class, weight, match)``
+        tuples strongest first, and the entries that follow them (the model's, the selfie's)."""
+        scores = self._base_list.copy()  # in class order
         capped: list[tuple[str, str, float]] = []
         if cues:
             sums: dict[tuple[str, str], float] = {}
@@ -343,29 +371,26 @@ class SourceClassifier:
         exp = math.exp
         exps = [exp(s - top) for s in scores]
         z = sum(exps)
-        probs = dict(zip(self.classes, [e / z for e in exps]))
-        if learned_cue is not None and rules_best == self._fallback_index and exps[best] / z < THIN_MODEL_CONFIDENCE:
-            # Thin evidence stays `other`: the model may move an item the rules could not place only
-            # when it is fairly sure, not on a near-uniform guess.
-            best = self._fallback_index
-        label = self.classes[best]
+        extra: list[list[Any]] = []
         if learned_cue is not None:
+            if rules_best == self._fallback_index and exps[best] / z < THIN_MODEL_CONFIDENCE:
+                # Thin evidence stays `other`: the model may move an item the rules could not place only
+                # when it is fairly sure, not on a near-uniform guess.
+                best = self._fallback_index
             learned_cue = _learned_cue(model, self.classes, delta, feats, best, rules_best)
+            if learned_cue is not None:
+                extra.append(learned_cue)
         if image or not self._selfie_words.isdisjoint(tokset):
-            selfie, selfie_ev = self._selfie(toks, image, label)
+            selfie, selfie_ev = self._selfie(toks, image, self.classes[best])
+            extra += selfie_ev
         else:
-            selfie, selfie_ev = False, []
+            selfie = False
         # strongest first; equal weights ordered by signal, class and match, never by lookup order
         if len(cues) > 1:
-            ranked = sorted([(-abs(w), f, c, m, w) for (f, c, m), w in cues.items()])
-            evidence = [[f, c, w, m] for _, f, c, m, w in ranked]  # weights were rounded when scaled
+            ranked = [(f, c, w, m) for _, f, c, m, w in sorted([(-abs(w), f, c, m, w) for (f, c, m), w in cues.items()])]
         else:
-            evidence = [[f, c, w, m] for (f, c, m), w in cues.items()]
-        if learned_cue is not None:
-            evidence.append(learned_cue)
-        if selfie_ev:
-            evidence += selfie_ev
-        return Attribution(label=label, confidence=probs[label], probabilities=probs, selfie=selfie, evidence=evidence)
+            ranked = [(f, c, w, m) for (f, c, m), w in cues.items()]  # weights were rounded when scaled
+        return best, exps, z, selfie, ranked, extra
 
     def _model_applies(self, scores: list[float], cues: dict[tuple[str, str, str], float],
                        capped: list[tuple[str, str, float]]) -> bool:

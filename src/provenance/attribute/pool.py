@@ -55,8 +55,8 @@ def _init(taxonomy: str | None, learned: Any) -> None:
 def label_slim(clf: SourceClassifier, rows: list[tuple]) -> list[tuple]:
     """Field values (:meth:`Attribution.values`) for rows given as (url, caption, signals, zero_shot)
     tuples. Tuples, not dicts: they cross process boundaries, and the builder wants columns."""
-    classify = clf.classify
-    return [classify(u, c, columns=s, image=s, zero_shot=z).values() for u, c, s, z in rows]
+    values = clf.values
+    return [values(u, c, s, s, z) for u, c, s, z in rows]
 
 
 def spawn_workers(n: int, recipe: tuple[str | None, Any]):

@@ -70,13 +70,8 @@ def classify_rows(
 
 
 def _columns(clf: SourceClassifier, urls, caps, marks, out_names: list[str]) -> dict[str, list]:
-    rows: list[tuple] = []
-    in_order = None
-    for u, c, w in zip(urls, caps, marks):
-        f = clf.classify(u, c, columns={"pwatermark": w} if w is not None else None).fields()
-        if in_order is None:
-            in_order = list(f) == out_names  # fields() gives the columns in output order
-        rows.append(tuple(f.values()) if in_order else tuple(f[n] for n in out_names))
+    values = clf.values  # in the order of output_columns
+    rows = [values(u, c, {"pwatermark": w} if w is not None else None) for u, c, w in zip(urls, caps, marks)]
     if not rows:
         return {n: [] for n in out_names}
     return {n: list(col) for n, col in zip(out_names, zip(*rows))}  # one transpose, in C
