@@ -16,6 +16,8 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from itertools import repeat
+from operator import sub, truediv
 from typing import Any, Mapping
 
 from .domains import person_name
@@ -67,7 +69,7 @@ _QUOTE = json.encoder.encode_basestring  # C-accelerated JSON string literal, no
 def evidence_json(evidence: list[list[Any]]) -> str:
     """Compact JSON of ``[signal, class, weight, match]`` entries (what json.dumps would give, faster)."""
     try:
-        return "[" + ",".join([_FRAGMENTS.get((f, c, w, m)) or _fragment(f, c, w, m) for f, c, w, m in evidence]) + "]"
+        return "[" + ",".join([_FRAGMENTS.get(e) or _fragment(*e) for e in map(tuple, evidence)]) + "]"
     except (TypeError, ValueError):  # an entry of another shape: the general encoder
         return _ENCODE(evidence)
 
@@ -322,7 +324,7 @@ class SourceClassifier:
         ev, toks, tokset, parts, _ = self._gather(url, caption, columns, image, zero_shot)
         best, exps, z, selfie, ranked, extra = self._judge(ev.cues, toks, tokset, image, parts)
         # as Attribution.values: rounded shares, the rounding residue given to the label
-        probs = [round(e / z, 6) for e in exps]
+        probs = list(map(round, map(truediv, exps, repeat(z)), repeat(6)))  # round(e / z, 6) per class
         residue = 1.0 - sum(probs)
         if residue:
             probs[best] = round(probs[best] + residue, 6)
@@ -368,8 +370,7 @@ class SourceClassifier:
         for i, s in enumerate(scores):
             if s > top:
                 best, top = i, s
-        exp = math.exp
-        exps = [exp(s - top) for s in scores]
+        exps = list(map(math.exp, map(sub, scores, repeat(top))))  # exp(s - top) per class, without a comprehension's frame
         z = sum(exps)
         extra: list[list[Any]] = []
         if learned_cue is not None:

@@ -122,8 +122,14 @@ def _gates(rx: re.Pattern) -> tuple[tuple[int, Any], ...]:
         items = list(_p.parse(rx.pattern, rx.flags))
     except Exception:
         items = []
+    reqs = requirements(rx.pattern, rx.flags & ~re.I)
+    # A literal every match needs ("stock ", "?", "_") is a substring test, cheaper than starting any
+    # search, even one the engine would end at once.
+    literals = [next(iter(r)) for r in reqs if len(r) == 1 and not r & _SPECIAL]
+    literal = literals[0] if literals else None
     if items and items[0][0] is _c.AT and items[0][1] in (_c.AT_BEGINNING, _c.AT_BEGINNING_STRING):
-        return ()  # anchored at the start: the engine tries one position only
+        # anchored at the start: the engine tries one position only, so no test worth more than that
+        return ((_ONE, literal),) if literal else ()
     if items and items[0][0] is _c.LITERAL:
         # The engine finds a literal opening itself, but a substring test is cheaper still
         # than starting a search.
@@ -132,10 +138,14 @@ def _gates(rx: re.Pattern) -> tuple[tuple[int, Any], ...]:
             if op is not _c.LITERAL:
                 break
             prefix.append(chr(av))
-        return ((_ONE, "".join(prefix).lower()),)  # texts are lower case
+        opening = "".join(prefix).lower()  # texts are lower case
+        # "/" opens every URL's path; a "_" further on is rarer
+        more = [s for s in literals if s not in opening]
+        return ((_ONE, opening), (_ONE, more[0])) if more else ((_ONE, opening),)
     if items and items[0][0] is _c.IN and not all(
             (op is _c.RANGE and av[0] >= 128) or (op is _c.LITERAL and av >= 128) for op, av in items[0][1]):
-        return ()  # a character class opening (other than "any non-ASCII") is scanned for by the engine itself
+        # a character class opening (other than "any non-ASCII") is scanned for by the engine itself
+        return ((_ONE, literal),) if literal else ()
     reqs = requirements(rx.pattern, rx.flags & ~re.I)
     # "any of" tests with several one- or two-letter words ("st", "dr", "ct") pass on most texts
     # and cost more than they save
@@ -151,7 +161,10 @@ class PatternSet:
         # Patterns that need a digit go last: on a text without digits one test skips them all.
         needs = [{DIGIT} in requirements(rx.pattern, rx.flags & ~re.I) for rx, _, _ in compiled]
         self.entries = [e for e, d in zip(compiled, needs) if not d] + [e for e, d in zip(compiled, needs) if d]
-        self._without_digits = self.entries[:needs.count(False)]
+        # What matches() runs: a pattern's one-literal gate as a plain substring test ("" when it has
+        # none: always in the text), its other gates (rare) in the general loop.
+        self._checks = [(rx.search, payload, *_split_literal(gates)) for rx, payload, gates in self.entries]
+        self._without_digits = self._checks[:needs.count(False)]
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -160,7 +173,9 @@ class PatternSet:
         """Patterns found in ``text``, which must be lower case (literals are compared lower-cased)."""
         found = []
         has_digit = _ANY_DIGIT.search(text) is not None
-        for rx, payload, gates in (self.entries if has_digit else self._without_digits):
+        for search, payload, literal, gates in (self._checks if has_digit else self._without_digits):
+            if literal not in text:
+                continue
             for kind, arg in gates:
                 if kind == _ONE:
                     if arg not in text:
@@ -178,7 +193,15 @@ class PatternSet:
                     if not any((has_digit if s == DIGIT else (not text.isascii()) if s == NONASCII else s in text) for s in arg):
                         break
             else:
-                m = rx.search(text)
+                m = search(text)
                 if m:
                     found.append((m, payload))
         return found
+
+
+def _split_literal(gates: tuple[tuple[int, Any], ...]) -> tuple[str, tuple[tuple[int, Any], ...]]:
+    """(the literal of the first one-literal gate, or "" when there is none; the other gates)."""
+    for i, (kind, arg) in enumerate(gates):
+        if kind == _ONE:
+            return arg, gates[:i] + gates[i + 1:]
+    return "", gates
