@@ -221,3 +221,32 @@ def test_values_are_those_of_the_attribution():
             zero_shot = {"stock": 0.7, "art": -0.2} if i % 5 == 0 else None
             args = (r["url"], r["caption"], signals, signals, zero_shot)
             assert c.values(*args) == c.classify(*args).values(), r
+
+
+def test_fast_rounding_is_round():
+    """Stored shares are rounded without round()'s decimal round trip: the result must be round()'s,
+    bit for bit, including next to ties and outside the fast path's range."""
+    import math
+    import random
+
+    from provenance.attribute.classifier import round4, round6
+
+    def around(x, ulps=4):
+        out = [x]
+        for toward in (-1.0, 3.0):
+            y = x
+            for _ in range(ulps):
+                y = math.nextafter(y, toward)
+                out.append(y)
+        return out
+
+    rng = random.Random(0)
+    xs = [rng.random() for _ in range(100_000)] + [rng.random() * 2 for _ in range(20_000)]
+    for scale in (1e4, 1e6):
+        for k in rng.sample(range(int(2 * scale)), 5_000):
+            xs += around((k + 0.5) / scale) + around(k / scale)  # next to ties, next to exact results
+    xs += [0.0, -0.0, 1.0, 2.0, 1.9999999, 5e-7, 4.9999999e-7, 5e-5, 1e-300, 5e-324, -1e-9, -0.3, 3.7,
+           math.inf, -math.inf, math.nan]
+    for x in xs:
+        assert repr(round6(x)) == repr(round(x, 6)), x
+        assert repr(round4(x)) == repr(round(x, 4)), x
