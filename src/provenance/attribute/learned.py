@@ -126,7 +126,7 @@ class LearnedModel:
         """Per-class score corrections of an item with sparse features ``feats`` and rule-family sums ``dense``."""
         # map() with operator functions: the same additions and products as per-class loops, in the
         # same order, without a comprehension's frame for each six-value step
-        ws = [w for w in map(self.index.get, feats) if w is not None]
+        ws = list(filter(None, map(self.index.get, feats)))  # the weight tuples of the features the model knows
         if ws:
             total = list(map(add, self.bias, map(sum, zip(*ws))))
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -32,6 +32,10 @@ class UrlParts(NamedTuple):  # a tuple: made for every URL, and a frozen datacla
     host: HostParts | None
     path: str  # lower case, percent-decoded path and query
     inner: "UrlParts | None" = None  # the original image URL a proxy / CDN serves
+
+
+# UrlParts from a tuple of all four fields, in C: the named tuple's own __new__ is a Python function.
+_url_parts = partial(tuple.__new__, UrlParts)
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +94,7 @@ def parse_url(url: str | None, proxies: frozenset[str] = frozenset(), query_keys
         low = "http://" + low.lstrip("/")
     split = _split(low)
     if split is None:
-        return UrlParts(url=low, host=None, path=low)
+        return _url_parts((low, None, low, None))
     hostname, raw_path, query = split
     path = raw_path + ("?" + query if query else "")
     if "%" in path:
@@ -99,7 +103,7 @@ def parse_url(url: str | None, proxies: frozenset[str] = frozenset(), query_keys
     inner = None
     if _depth == 0 and host is not None:
         inner = _inner_url(host, raw_path, query, proxies, query_keys)
-    return UrlParts(url=low, host=host, path=path, inner=inner)
+    return _url_parts((low, host, path, inner))
 
 
 def _inner_url(host: HostParts, path: str, query: str, proxies: frozenset[str], query_keys: frozenset[str]) -> UrlParts | None:
@@ -109,7 +113,7 @@ def _inner_url(host: HostParts, path: str, query: str, proxies: frozenset[str], 
         m = _EMBEDDED.search(rest)
         if m:
             return parse_url(unquote(rest[m.start():]), _depth=1)
-    if query and query_keys and _query_key_pattern(query_keys).search(query):
+    if query and query_keys and (_QUERY_KEYS.get(query_keys) or _query_key_pattern(query_keys)).search(query):
         for k, v in parse_qsl(query, keep_blank_values=False):
             if k in query_keys and _HOSTLIKE.match(v.split("/")[0]):
                 return parse_url(v, _depth=1)
@@ -120,10 +124,15 @@ def _inner_url(host: HostParts, path: str, query: str, proxies: frozenset[str], 
     return None
 
 
-@lru_cache(maxsize=8)
 def _query_key_pattern(query_keys: frozenset[str]) -> re.Pattern:
     # parse_qsl costs microseconds: run it only on queries that name one of the keys
-    return re.compile("(?:^|[&;])(?:" + "|".join(re.escape(k) for k in sorted(query_keys)) + ")=", re.I)
+    rx = re.compile("(?:^|[&;])(?:" + "|".join(re.escape(k) for k in sorted(query_keys)) + ")=", re.I)
+    if len(_QUERY_KEYS) < 8:
+        _QUERY_KEYS[query_keys] = rx
+    return rx
+
+
+_QUERY_KEYS: dict[frozenset[str], re.Pattern] = {}  # a dict: lru_cache builds a key tuple on every call
 
 
 # The same split for ASCII text, without a Unicode category lookup per character.
