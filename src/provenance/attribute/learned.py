@@ -124,19 +124,14 @@ class LearnedModel:
 
     def scores(self, feats: list[str], dense: dict[str, float]) -> list[float]:
         """Per-class score corrections of an item with sparse features ``feats`` and rule-family sums ``dense``."""
-        # map() with operator functions: the same additions and products as per-class loops, in the
-        # same order, without a comprehension's frame for each six-value step
+        # The same float operations, in the same order, as per class ``bias + sum(sparse weights)`` and
+        # then ``+ v * weight`` for each dense value, but as maps over the classes: one
+        # sum(terms, start) per class rather than a new six-value list per dense value.
         ws = list(filter(None, map(self.index.get, feats)))  # the weight tuples of the features the model knows
-        if ws:
-            total = list(map(add, self.bias, map(sum, zip(*ws))))
-        else:
-            total = list(self.bias)
+        base = map(add, self.bias, map(sum, zip(*ws))) if ws else self.bias
         dget = self.dense.get
-        for name, v in dense.items():
-            w = dget(name)
-            if w is not None:
-                total = list(map(add, total, map(mul, repeat(v), w)))
-        return total
+        products = [map(mul, repeat(v), w) for name, v in dense.items() if (w := dget(name)) is not None]
+        return list(map(sum, zip(*products), base)) if products else list(base)
 
     def top_features(self, feats: list[str], cls: int, against: int | None = None, n: int = 3) -> list[str]:
         """The ``n`` present features that favour class number ``cls`` most (over class ``against``)."""

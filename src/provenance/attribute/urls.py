@@ -160,5 +160,14 @@ def url_words(parts: UrlParts) -> list[str]:
     path = parts.path
     out = (_ASCII_URL_WORD if path.isascii() else _URL_WORD).findall(path)
     if parts.host is not None and parts.host.subdomain:
-        return _URL_WORD.findall(parts.host.subdomain) + out
+        sub = parts.host.subdomain
+        words = _SUBDOMAIN_WORDS.get(sub)
+        if words is None:
+            words = _URL_WORD.findall(sub)
+            if len(_SUBDOMAIN_WORDS) < 65536:
+                _SUBDOMAIN_WORDS[sub] = words
+        return words + out
     return out
+
+
+_SUBDOMAIN_WORDS: dict[str, list[str]] = {}  # sub-domains recur with their hosts: split each once (never mutated)
