@@ -89,10 +89,15 @@ _QUOTE = json.encoder.encode_basestring  # C-accelerated JSON string literal, no
 
 def evidence_json(evidence: list[list[Any]]) -> str:
     """Compact JSON of ``[signal, class, weight, match]`` entries (what json.dumps would give, faster)."""
+    return _tuples_json(list(map(tuple, evidence)))
+
+
+def _tuples_json(entries: list[tuple]) -> str:
+    """:func:`evidence_json` of entries that are tuples already (the fragment cache's keys)."""
     try:
-        return "[" + ",".join([_FRAGMENTS.get(e) or _fragment(*e) for e in map(tuple, evidence)]) + "]"
+        return "[" + ",".join([_FRAGMENTS.get(e) or _fragment(*e) for e in entries]) + "]"
     except (TypeError, ValueError):  # an entry of another shape: the general encoder
-        return _ENCODE(evidence)
+        return _ENCODE(entries)
 
 
 # The same cues recur on many items ("shopify.com", "stock photo"): their JSON is written once.
@@ -351,7 +356,7 @@ class SourceClassifier:
             probs[best] = round6(probs[best] + residue)
         if extra:
             ranked = ranked + [tuple(e) for e in extra]
-        return (self.classes[best], round4(exps[best] / z), selfie, *probs, evidence_json(ranked))
+        return (self.classes[best], round4(exps[best] / z), selfie, *probs, _tuples_json(ranked))
 
     def _judge(self, cues: dict[tuple[str, str, str], float], toks: list[str], tokset: set[str],
                image: Mapping[str, Any] | None, parts: UrlParts | None):
