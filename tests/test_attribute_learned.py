@@ -250,3 +250,15 @@ def test_scores_are_the_plain_sums_bit_for_bit(clf):
                     t = t + v * m.dense[n][k]
             want.append(t)
         assert list(map(repr, m.scores(feats, dense))) == list(map(repr, want))
+
+
+def test_sparse_features_name_each_word_once_in_order():
+    from provenance.attribute.learned import sparse_features
+    from provenance.attribute.urls import lower_words, parse_url
+
+    parts = parse_url("https://shop.example.co.uk/img/red-shoes/red-shoe-42.jpg?x=1")
+    toks = lower_words("red shoe 42 size 9 red ²x")  # "²x" opens with a digit too: a number
+    feats = sparse_features(parts, toks)
+    assert [f for f in feats if not f.startswith("u:")] == [
+        "d:example.co.uk", "b:example", "s:shop", "f:red", "f:shoe", "w:red", "w:shoe", "w:#", "w:size"]
+    assert sorted(f for f in feats if f.startswith("u:")) == ["u:img", "u:red", "u:shoes"]  # folders: a set

@@ -71,7 +71,7 @@ def sparse_features(parts: Any, toks: list[str]) -> list[str]:
         out += ["f:" + w for w in dict.fromkeys(_LETTER_WORD.findall(stem))]
         out += ["u:" + w for w in set(_LETTER_WORD.findall(head))]
     if toks:
-        out += ["w:" + t for t in dict.fromkeys(["#" if t[0].isdigit() else t for t in toks])]
+        out += dict.fromkeys(["w:#" if t[0].isdigit() else "w:" + t for t in toks])  # numbers: one "w:#"
     return out
 
 
