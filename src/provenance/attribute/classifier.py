@@ -19,7 +19,7 @@ from math import floor
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
-from operator import sub, truediv
+from operator import add, sub, truediv
 from typing import Any, Mapping
 
 from .domains import person_name
@@ -388,7 +388,7 @@ class SourceClassifier:
             feats = sparse_features(parts, toks)
             delta = model.scores(feats, {names[f, c]: s for f, c, s in capped})
             rules_best = scores.index(max(scores))
-            scores = [a + b for a, b in zip(scores, delta)]
+            scores = list(map(add, scores, delta))
             learned_cue = True
         # the fallback wins ties; among other classes the first in taxonomy order
         best = self._fallback_index
