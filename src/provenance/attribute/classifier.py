@@ -431,10 +431,12 @@ class SourceClassifier:
         for f, c, _ in capped:
             if (f, c) not in names:
                 return False
-        ranked = sorted(scores)
-        if ranked[-1] - ranked[-2] >= self._margin:
-            return False
-        top = self.classes[scores.index(ranked[-1])]
+        best = max(scores)
+        if self._margin != math.inf:  # the built-in model has no margin rule: no sort for every item
+            ranked = sorted(scores)
+            if ranked[-1] - ranked[-2] >= self._margin:
+                return False
+        top = self.classes[scores.index(best)]
         limit, site = self._decisive_cue, self._site_cue
         for (f, c, _), w in cues.items():
             if c == top and (w >= limit or (w >= site and f in _SITE)):
