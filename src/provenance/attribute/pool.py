@@ -50,6 +50,10 @@ def _init(taxonomy: str | None, learned: Any) -> None:
     # dying of it would only print tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = SourceClassifier(taxonomy, learned=learned)
+    # Load what the first row would (the public-suffix list, lazily compiled patterns) before any
+    # batch arrives: a worker's timed first batch would otherwise carry it, and the pool would
+    # give the workers too small a share for the next few batches.
+    label_slim(_worker, [("https://www.example.com/photos/a-b.jpg?x=1", "a photo, $5 #tag", None, None)])
 
 
 def label_slim(clf: SourceClassifier, rows: list[tuple]) -> list[tuple]:
