@@ -38,8 +38,10 @@ DEFAULT_OUT = REPO / "src" / "provenance" / "data" / "source_model.npz"
 
 GRIDS = {
     "full": {"l2": [1.0, 3.0, 10.0, 30.0], "class_power": [0.0, 0.5], "rule_margin": [None, 1.0, 2.0, 3.0], "min_count": [2],
-             "decisive_cue": [3.0], "fit_undecided": [True], "bias": [False], "site_cue": [2.0]},
-    "small": {"l2": [3.0], "class_power": [0.5], "rule_margin": [2.0], "min_count": [1], "decisive_cue": [3.0], "fit_undecided": [True], "bias": [False], "site_cue": [2.0]},
+             "decisive_cue": [3.0], "fit_undecided": [True], "bias": [False], "site_cue": [2.0],
+             "site_families": [["domain", "host"], ["domain"]]},
+    "small": {"l2": [3.0], "class_power": [0.5], "rule_margin": [2.0], "min_count": [1], "decisive_cue": [3.0], "fit_undecided": [True], "bias": [False], "site_cue": [2.0],
+              "site_families": [["domain"]]},
 }
 
 
@@ -213,15 +215,22 @@ class Data:
         # the strongest single cue of the rules' chosen class (a listed host, a stock file name, ...)
         self.top_cue = np.array([st.get(self.classes[p], 0.0) for st, p in zip(self.strongest, self.rule_pred)])
         self.top_site = np.array([st.get("site:" + self.classes[p], 0.0) for st, p in zip(self.strongest, self.rule_pred)])
+        self.top_family = {f: np.array([st.get(f"{f}:{self.classes[p]}", 0.0) for st, p in zip(self.strongest, self.rule_pred)])
+                           for f in ("host", "domain")}
 
     def decisive(self, s: dict, idx: np.ndarray) -> np.ndarray | None:
         """Rows where the rules keep their label: their top class leads by ``rule_margin`` or more, or
-        rests on a single cue of ``decisive_cue`` or more, or on a host / domain-name cue of ``site_cue``
-        or more (as SourceClassifier._rules_decide)."""
+        rests on a single cue of ``decisive_cue`` or more, or on a cue of ``site_cue`` or more of the
+        ``site_families`` (host, domain-name words; default both) (as SourceClassifier._model_applies)."""
         margin, cue, site = s.get("rule_margin"), s.get("decisive_cue"), s.get("site_cue")
         out = np.zeros(len(idx), dtype=bool)
         if site is not None:
-            out |= self.top_site[idx] >= site
+            families = s.get("site_families")
+            if families is None:
+                out |= self.top_site[idx] >= site
+            else:
+                for f in families:
+                    out |= self.top_family[f][idx] >= site
         if margin is not None:
             out |= self.margin[idx] >= margin
         if cue is not None:
@@ -257,6 +266,10 @@ class Data:
         return metrics([self.classes[i] for i in self.y], [self.classes[i] for i in pred], self.classes)
 
 
+def _per_class(res: dict) -> str:
+    return "F1 " + ", ".join(f"{c} {f:.3f}" for c, f in res["per_class_f1"].items())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--labels", type=Path, default=DEFAULT_LABELS, help="CSV of row,label (default: %(default)s)")
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     data = Data(rows, clf)
     print(f"{len(rows)} labelled rows: " + ", ".join(f"{c} {int((data.y == i).sum())}" for i, c in enumerate(data.classes)))
     rules = data.report(data.rule_pred)
-    print(f"rules alone: accuracy {rules['accuracy']:.3f}  macro-F1 {rules['macro_f1']:.3f}")
+    print(f"rules alone: accuracy {rules['accuracy']:.3f}  macro-F1 {rules['macro_f1']:.3f}  ({_per_class(rules)})")
     grid = GRIDS[args.grid]
     keys = list(grid)
     results = []
@@ -288,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append((res["macro_f1"] + res["accuracy"], s, res))
         print(f"  {json.dumps(s)}: accuracy {res['accuracy']:.3f}  macro-F1 {res['macro_f1']:.3f}")
     _, best, cv = max(results, key=lambda t: t[0])
-    print(f"chosen by {args.folds}-fold cross-validation: {json.dumps(best)}: accuracy {cv['accuracy']:.3f}  macro-F1 {cv['macro_f1']:.3f}")
+    print(f"chosen by {args.folds}-fold cross-validation: {json.dumps(best)}: accuracy {cv['accuracy']:.3f}  macro-F1 {cv['macro_f1']:.3f}  ({_per_class(cv)})")
     if args.cv_only:
         return 0
     idx = np.arange(len(rows))

@@ -156,6 +156,37 @@ def test_a_model_in_memory_and_its_column_order():
     assert SourceClassifier(learned=False).classify(None, "zorblax").label == "other"
 
 
+def test_the_site_families_setting_decides_whether_a_listed_host_of_weight_2_keeps_the_rules(tmp_path):
+    # the shipped model was trained with the site cue for domain-name words only (chosen by cross-validation in
+    # round 6): a listed host of weight 2-3 is one more piece of evidence for the model; a near-decisive one (3 or
+    # more) and a domain-name cue of 2 still decide
+    ext = tmp_path / "ext.toml"
+    ext.write_text('[commercial.hosts]\n"printshop-qzx.example" = 2.5\n"bigstore-qzx.example" = 3.0\n')
+    tax = load_taxonomy(ext)
+    classes = tax.classes
+    w = np.zeros((1, len(classes)))
+    w[0, classes.index("art")] = 9.0
+
+    def model(families):
+        settings = {"rule_margin": None, "decisive_cue": 3.0, "site_cue": 2.0}
+        if families is not None:
+            settings["site_families"] = families
+        return LearnedModel(classes, ["w:zorblax"], w, [], np.zeros((0, len(classes))), np.zeros(len(classes)),
+                            {"settings": settings})
+
+    url = "https://img.printshop-qzx.example/p/1.jpg"
+    for families in (None, ["domain", "host"]):  # files without the setting: both families, as before round 6
+        kept = SourceClassifier(tax, learned=model(families)).classify(url, "zorblax")
+        assert kept.label == "commercial" and not [e for e in kept.evidence if e[0] == "model"]
+    domain_only = SourceClassifier(tax, learned=model(["domain"]))
+    moved = domain_only.classify(url, "zorblax")
+    assert moved.label == "art" and moved.evidence[-1][:2] == ["model", "art"]
+    for u, label in (("https://img.bigstore-qzx.example/p/1.jpg", "commercial"), ("https://img.bluehillstockphotos.com/p/1.jpg", "stock")):
+        att = domain_only.classify(u, "zorblax")
+        assert att.label == label and not [e for e in att.evidence if e[0] == "model"], att.evidence
+    assert builtin_model().meta["settings"]["site_families"] == ["domain"]
+
+
 def _train_script():
     spec = importlib.util.spec_from_file_location("train_source_model", REPO / "scripts" / "train_source_model.py")
     mod = importlib.util.module_from_spec(spec)
@@ -181,12 +212,31 @@ def test_training_script_end_to_end_on_a_small_sample(tmp_path, capsys):
     assert f"{len(sample)} labelled rows" in text and "rules alone: accuracy" in text and "chosen by 2-fold" in text
     m = load_model(out)
     assert m.meta["trained_on"]["rows"] == len(sample) and m.meta["settings"]["rule_margin"] == 2.0
+    assert m.meta["settings"]["site_families"] == ["domain"]
     c = SourceClassifier(learned=out)
     assert c.describe_model()["enabled"] and c.classify("https://i.ebayimg.com/x.jpg", "shoes").label == "commercial"
     # the same labels train the same model
     again = tmp_path / "again.npz"
     train.main(["--labels", str(labels), "--out", str(again), "--folds", "2", "--grid", "small"])
     assert load_model(again).index == m.index
+
+
+@needs_shared
+def test_the_training_script_and_the_classifier_agree_where_the_model_applies(clf, bulk_rows):
+    # the rows the model is fitted on are the rows it will see: Data.decisive mirrors _model_applies
+    train = _train_script()
+    data = train.Data([{**r, "label": "other"} for r in bulk_rows], SourceClassifier(learned=False))
+    decisive = data.decisive(clf.model.meta["settings"], np.arange(len(bulk_rows)))
+    applies = []
+    original = clf._model_applies
+    try:
+        clf._model_applies = lambda *a: applies.append(original(*a)) or applies[-1]
+        for r in bulk_rows:
+            clf.classify(r["url"], r["caption"])
+    finally:
+        del clf._model_applies
+    assert len(applies) == len(bulk_rows) and 0.2 < sum(applies) / len(applies) < 0.8
+    assert [not a for a in applies] == decisive.tolist()
 
 
 @needs_shared

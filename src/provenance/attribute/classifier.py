@@ -169,6 +169,8 @@ class SourceClassifier:
             self._margin = math.inf if margin is None else float(margin)
             self._decisive_cue = math.inf if cue is None else float(cue)
             self._site_cue = math.inf if site is None else float(site)
+            families = settings.get("site_families")  # which of the site families the site cue is for (default: both)
+            self._site_families = _SITE if families is None else frozenset(families)
 
     def describe_model(self) -> dict[str, Any]:
         """Whether the learned model is used, why, and what it is (for manifests and ``--json`` output)."""
@@ -292,11 +294,12 @@ class SourceClassifier:
     def analyse(self, url: str | None = None, caption: str | None = None) -> tuple[dict[str, float], list[str], dict[str, float]]:
         """What the learned model is trained on (``scripts/train_source_model.py``): the rule families'
         capped evidence sums (``"family:class"`` -> sum), the model's sparse feature names, and the
-        strongest single cue per class (and per ``"site:" + class``, among host and domain-name cues)."""
+        strongest single cue per class (and per ``"site:" + class``, among host and domain-name cues, and per
+        ``"host:" + class`` and ``"domain:" + class``)."""
         ev, toks, _, parts, text = self._gather(url, caption, None, None, None)
         strongest: dict[str, float] = {}  # class -> strongest cue; "site:" + class -> strongest host / domain cue
         for (f, c, _), w in ev.cues.items():
-            for key in ((c, "site:" + c) if f in _SITE else (c,)):
+            for key in ((c, "site:" + c, f + ":" + c) if f in _SITE else (c,)):
                 if w > strongest.get(key, 0.0):
                     strongest[key] = w
         return self._family_sums(ev.cues), sparse_features(parts, toks), strongest
@@ -424,9 +427,9 @@ class SourceClassifier:
         """Whether the learned model has a say on an item. Not when the item has image, metadata-column
         or zero-shot evidence (the model was trained on URL / caption rows only), nor when the rules'
         decision stands on its own: their top class leads by the trained margin, or rests on one
-        near-decisive cue (a listed host, a stock agency's file name), or on what the site is (a host or
-        domain-name cue of ``site_cue`` or more). The model is for the items whose site the rules know
-        nothing about."""
+        near-decisive cue (a listed host, a stock agency's file name), or on what the site is (a cue of
+        ``site_cue`` or more of the trained ``site_families``: listed hosts, domain-name words). The model
+        is for the items whose site the rules know nothing about."""
         names = self._dense_names
         for f, c, _ in capped:
             if (f, c) not in names:
@@ -437,9 +440,9 @@ class SourceClassifier:
             if ranked[-1] - ranked[-2] >= self._margin:
                 return False
         top = self.classes[scores.index(best)]
-        limit, site = self._decisive_cue, self._site_cue
+        limit, site, site_families = self._decisive_cue, self._site_cue, self._site_families
         for (f, c, _), w in cues.items():
-            if c == top and (w >= limit or (w >= site and f in _SITE)):
+            if c == top and (w >= limit or (w >= site and f in site_families)):
                 return False
         return True
 
