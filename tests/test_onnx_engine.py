@@ -30,7 +30,8 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def folder_index(tmp_path, image_folder) -> Path:
-    build_index(tmp_path / "idx", str(image_folder), encoder="tiny", progress=False)
+    """An index built with torch, so that nothing is compiled before the test's first trace."""
+    build_index(tmp_path / "idx", str(image_folder), encoder="tiny", engine="torch", progress=False)
     return tmp_path / "idx"
 
 
@@ -184,3 +185,23 @@ def test_report_records_the_query_engine(cache, folder_index, tmp_path, photos):
     assert run["query_encoder"] == {"engine": "onnx", "precision": "fp32", "device": "cpu"}
     run_report(open_index(folder_index), str(gens), tmp_path / "rep2", k=3, ocr=False, faces=False, engine="torch")
     assert json.loads((tmp_path / "rep2" / "run.json").read_text())["query_encoder"]["engine"] == "torch"
+
+
+def test_builds_embed_images_with_the_compiled_copy(cache, cli_run, tmp_path, image_folder):
+    by_torch = json.loads(cli_run("index", tmp_path / "t", "--from", image_folder, "--encoder", "tiny", "--engine", "torch",
+                                  "--no-progress", "--json").stdout)
+    assert by_torch["embedding_engine"] == "torch" and not cache.exists()
+    res = cli_run("index", tmp_path / "o", "--from", image_folder, "--encoder", "tiny", "--no-progress")
+    assert "fp32 via onnx" in res.stdout  # float32 on the CPU: compiled at the start of the build, then used
+    t, o = open_index(tmp_path / "t"), open_index(tmp_path / "o")
+    assert o.manifest["embedding_engine"] == "onnx" and t.manifest["embedding_engine"] == "torch"
+    assert o.encoder_identity == t.encoder_identity and o.manifest["precision"] == "fp32"
+    keys_t, keys_o = t.metadata(["key"]).column("key").to_pylist(), o.metadata(["key"]).column("key").to_pylist()
+    assert sorted(keys_t) == sorted(keys_o)
+    vt, vo = t.vectors(), o.vectors()
+    order = [keys_o.index(k) for k in keys_t]
+    np.testing.assert_allclose(vo[order], vt, atol=2e-5)
+    assert o.image_encoder(precision="fp32").engine == "onnx"  # the first trace after the build is fast already
+    bad = cli_run("index", tmp_path / "b", "--from", image_folder, "--encoder", "tiny", "--engine", "onnx", "--precision",
+                  "bf16", "--no-progress", expect=2)
+    assert "float32" in bad.output and "Traceback" not in bad.output

@@ -56,14 +56,18 @@ precision_option = click.option(
     show_default=True,
     help="Inference precision; auto = bf16 on CPUs with bf16 units, fp16 on CUDA. Checked against fp32 on the first batch.",
 )
-engine_option = click.option(
-    "--engine",
-    type=click.Choice(["auto", "onnx", "torch"]),
-    default=None,
-    help="What embeds the query images: auto (default; $PROVENANCE_QUERY_ENGINE) uses a compiled ONNX copy of the "
-         "index's image tower for float32 queries on the CPU, made on first use and cached (no torch import: "
-         "seconds faster to start); torch always loads the PyTorch model.",
-)
+def engine_option(what: str):
+    """``--engine auto|onnx|torch``: what embeds ``what``."""
+    return click.option(
+        "--engine",
+        type=click.Choice(["auto", "onnx", "torch"]),
+        default=None,
+        help=f"What embeds {what}: auto (default; $PROVENANCE_ENGINE) uses a compiled ONNX copy of the model's "
+             "image tower for float32 on the CPU, made once per weights and cached (exact to cosine 0.99999, faster to "
+             "start and to run there); torch always uses the PyTorch model.",
+    )
+
+
 device_option = click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON document.")
 progress_option = click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")

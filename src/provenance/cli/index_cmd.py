@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import (console, device_option, emit_json, json_option, parse_size, precision_option, progress_enabled,
+from .common import (console, device_option, emit_json, engine_option, json_option, parse_size, precision_option, progress_enabled,
                      progress_option, untrained_note)
 
 
@@ -47,11 +47,12 @@ from .common import (console, device_option, emit_json, json_option, parse_size,
 @click.option("--zero-shot/--no-zero-shot", default=None, help="CLIP zero-shot source prompts (default: on for trained encoders; never with untrained ones).")
 @precision_option
 @device_option
+@engine_option("the images")
 @progress_option
 @json_option
 def index_cmd(name, sources, shards, fmt, encoder, append, overwrite, strict, index_factory, memory_budget, target_recall,
               batch_size, commit_every, workers, label_workers, split, image_col, caption_col, url_col, key_col, streaming,
-              taxonomy, faces, ocr, zero_shot, precision, device, progress, as_json):
+              taxonomy, faces, ocr, zero_shot, precision, device, engine, progress, as_json):
     """Build, resume or extend the index NAME from one or more sources.
 
     NAME is a plain name (stored under ./indexes/, or $PROVENANCE_INDEXES) or a directory path.
@@ -91,7 +92,7 @@ def index_cmd(name, sources, shards, fmt, encoder, append, overwrite, strict, in
     opts = BuildOptions(
         encoder=encoder, fmt=fmt, append=append, overwrite=overwrite, strict=strict, index_factory=index_factory,
         memory_budget=parse_size(memory_budget), target_recall=target_recall, batch_size=batch_size,
-        commit_every=commit_every, precision=precision, device=device, workers=workers,
+        commit_every=commit_every, precision=precision, device=device, engine=engine, workers=workers,
         hf={k: v for k, v in hf.items() if v is not None}, progress=progress_enabled(progress),
     )
     from ..attribute.hooks import build_hooks
@@ -111,7 +112,8 @@ def _print_report(r) -> None:
         return
     verb = "resumed and committed" if r.resumed else "committed"
     out.print(f"[bold]{r.index}[/bold]: {verb} {r.added} new item(s); {r.count} in total "
-              f"({r.faiss['factory']}, {r.encoder['spec']}, {r.precision or 'precomputed'}) in {r.seconds:.1f}s")
+              f"({r.faiss['factory']}, {r.encoder['spec']}, {r.precision or 'precomputed'}"
+              + (f" via {r.embedding_engine}" if r.embedding_engine else "") + f") in {r.seconds:.1f}s")
     if r.already_indexed:
         out.print(f"  {r.already_indexed} item(s) were already in the index (same key) and were not added again")
     if r.skipped:
@@ -144,7 +146,8 @@ def info_cmd(index, as_json):
     out.print(f"[bold]{ix.name}[/bold] at {ix.path}", markup=True)
     out.print(f"  items: {m['count']}   dim: {m['dim']}   faiss: {m['faiss']['factory']}"
               + (f" (nprobe {m['faiss']['nprobe']})" if m['faiss'].get('nprobe') else ""))
-    out.print(f"  encoder: {m['encoder']['spec']} (weights {m['encoder'].get('fingerprint') or 'unverified'}), precision {m.get('precision')}", markup=False)
+    out.print(f"  encoder: {m['encoder']['spec']} (weights {m['encoder'].get('fingerprint') or 'unverified'}), precision {m.get('precision')}"
+              + (f", images embedded by {m['embedding_engine']}" if m.get("embedding_engine") else ""), markup=False)
     out.print(f"  compiled query encoder: {compiled['state']}"
               + (f" ({compiled['path']})" if compiled["state"] == "compiled" else f" ({compiled['why']})"), markup=False)
     out.print(f"  created {m['created']}, updated {m['updated']}")

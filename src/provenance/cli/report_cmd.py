@@ -28,7 +28,7 @@ from .common import (console, device_option, emit_json, engine_option, json_opti
 @click.option("--encoder", default=None, metavar="SPEC", help="Load the index's model from elsewhere (same weights only).")
 @precision_option
 @device_option
-@engine_option
+@engine_option("the generations")
 @progress_option
 @json_option
 def report_cmd(inputs, index_ref, k, group_by, out_dir, force, remote_thumbnails, threshold, path_col, ocr, faces, batch_size,

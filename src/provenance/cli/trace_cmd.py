@@ -26,7 +26,7 @@ NOTE_REFERENCE = ("Unless this index is the generator's own training set, it is 
 @click.option("--faces/--no-faces", default=True, show_default=True, help="Face / selfie cues from the query images.")
 @precision_option
 @device_option
-@engine_option
+@engine_option("the query images")
 @json_option
 def trace_cmd(images, texts, index_ref, k, encoder, threshold, show, ocr, faces, precision, device, engine, as_json):
     """Find the training images nearest to generated IMAGES (or to --text prompts).

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..ingest.decode import SkipItem, decode_image
 from ..ingest.items import Item, Skip
-from .preprocess import FastPreprocess, fast_preprocess, prepare_one, to_batch
+from .preprocess import FastPreprocess, prepare_one, to_batch
 
 Analyzer = Callable[[Any], dict]  # PIL image -> extra metadata (e.g. face / watermark evidence)
 
@@ -74,7 +74,8 @@ def embed_items(
 ) -> Iterator[tuple[Item, np.ndarray] | Skip]:
     """Yield ``(item, vector)`` for every decodable image and :class:`Skip` for the rest, in input order."""
     workers = workers or default_workers()
-    fast = fast_preprocess(encoder.preprocess)
+    fast = encoder.fast
+    preprocess = getattr(encoder, "preprocess", None)  # the model's own transform, where there is no fast one
     window = batch_size * 3
     pending: deque[Future | Skip] = deque()
     batch: list[tuple[Item, Any]] = []
@@ -97,7 +98,7 @@ def embed_items(
                 if nxt is None:
                     exhausted = True
                     break
-                pending.append(nxt if isinstance(nxt, Skip) else pool.submit(_prepare, nxt, encoder.preprocess, fast, analyze))
+                pending.append(nxt if isinstance(nxt, Skip) else pool.submit(_prepare, nxt, preprocess, fast, analyze))
             if not pending:
                 break
             head = pending.popleft()

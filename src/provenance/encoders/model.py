@@ -67,6 +67,13 @@ class Encoder:
         self.image_size = _image_size(model)
 
     @cached_property
+    def fast(self):
+        """The fast equivalent of ``preprocess`` (see embed.preprocess), or None for a non-standard transform."""
+        from ..embed.preprocess import fast_preprocess
+
+        return fast_preprocess(self.preprocess)
+
+    @cached_property
     def tokenizer(self) -> Callable:
         # Built on first text query: reading the BPE vocabulary costs ~0.1 s that image traces skip.
         return self._tokenizer_factory()
@@ -143,9 +150,9 @@ class Encoder:
 
     def embed_images(self, images: Sequence, batch_size: int = 64) -> np.ndarray:
         """Embed PIL images (already decoded); preprocessing runs ahead on threads (see :func:`embed_ahead`)."""
-        from ..embed.preprocess import embed_ahead, fast_preprocess, prepare_one, to_batch
+        from ..embed.preprocess import embed_ahead, prepare_one, to_batch
 
-        fast = fast_preprocess(self.preprocess)
+        fast = self.fast
         return embed_ahead(images, batch_size, lambda im: prepare_one(im.convert("RGB"), fast, self.preprocess),
                            lambda prepared: self.embed_pixels(to_batch(prepared, fast)), self.dim)
 

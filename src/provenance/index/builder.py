@@ -79,6 +79,7 @@ class BuildOptions:
     commit_every: int = 2048
     precision: str = "auto"
     device: str | None = None
+    engine: str | None = None  # what embeds images: auto / onnx / torch (see encoders.onnx_engine)
     workers: int | None = None
     hf: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
@@ -98,6 +99,7 @@ class BuildReport:
     faiss: dict[str, Any]
     precision: str | None
     seconds: float
+    embedding_engine: str | None = None  # what embedded the images: "onnx" or "torch"; None for precomputed
     resumed: bool = False
     up_to_date: bool = False
     skips_file: str | None = None
@@ -192,6 +194,9 @@ class _Builder:
             if src.precomputed is False and encoder is None:
                 encoder = self._load_encoder(identity["spec"])
         self.encoder = encoder
+        # Images go through the compiled ONNX copy of the image tower where it is exact and faster
+        # (float32 on the CPU); the torch encoder stays for what needs it (fingerprint, zero-shot text).
+        self.embedder = self._embedder(encoder) if not self._all_precomputed else encoder
         self.sources = sources
         self._label_fields: list[str] = []
         if self.labeler is not None:
@@ -269,6 +274,13 @@ class _Builder:
             except Exception:
                 return None
         return None
+
+    def _embedder(self, encoder):
+        if encoder is None:
+            return None
+        from ..encoders import onnx_engine
+
+        return onnx_engine.compiled_for(encoder, self.opts.engine) or encoder
 
     def _load_encoder(self, spec: str):
         from ..encoders import load_encoder
@@ -490,7 +502,7 @@ class _Builder:
             return
         from ..embed import embed_items
 
-        for out in embed_items(items, self.encoder, batch_size=self.opts.batch_size, workers=self.opts.workers, analyze=self.analyzer):
+        for out in embed_items(items, self.embedder, batch_size=self.opts.batch_size, workers=self.opts.workers, analyze=self.analyzer):
             if isinstance(out, Skip):
                 skips.append(out)
             else:
@@ -609,6 +621,8 @@ class _Builder:
             "metric": "inner_product",
             "encoder": self.identity,
             "precision": self.encoder.precision if self.encoder is not None else (old or {}).get("precision"),
+            "embedding_engine": (self.embedder.engine if self.embedder is not None and not self._all_precomputed
+                                 else (old or {}).get("embedding_engine")),
             "faiss": {**plan.to_dict(), "file": fname},
             "parts": [{k: p[k] for k in ("name", "first_id", "count")} for p in parts],
             "vectors_dtype": "float32",
@@ -680,6 +694,7 @@ class _Builder:
             encoder=manifest["encoder"],
             faiss=manifest["faiss"],
             precision=manifest.get("precision"),
+            embedding_engine=manifest.get("embedding_engine"),
             seconds=round(time.time() - self.t0, 3),
             resumed=resumed,
             up_to_date=up_to_date,
