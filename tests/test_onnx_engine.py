@@ -99,6 +99,7 @@ def test_a_damaged_compiled_copy_falls_back_to_torch(cache, folder_index, caplog
         enc = open_index(folder_index).image_encoder(precision="fp32")
     assert enc.engine == "torch"
     assert "using torch" in caplog.text
+    assert open_index(folder_index).image_encoder(precision="fp32").engine == "onnx"  # made again from the model
 
 
 def test_a_failed_export_is_remembered_not_retried(cache, folder_index, monkeypatch):
@@ -205,3 +206,16 @@ def test_builds_embed_images_with_the_compiled_copy(cache, cli_run, tmp_path, im
     bad = cli_run("index", tmp_path / "b", "--from", image_folder, "--encoder", "tiny", "--engine", "onnx", "--precision",
                   "bf16", "--no-progress", expect=2)
     assert "float32" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_build_of_precomputed_embeddings_compiles_for_later_traces(cache, tmp_path):
+    from helpers import write_clip_retrieval
+
+    rows = [{"key": f"k{i}", "url": f"https://example.org/{i}.jpg", "caption": f"item {i}"} for i in range(12)]
+    vecs = np.random.default_rng(3).standard_normal((12, 256)).astype(np.float32)
+    src = write_clip_retrieval(tmp_path / "emb", vecs, rows, per_file=6)
+    report = build_index(tmp_path / "idx", str(src), encoder="tiny", fmt="embeddings", progress=False)
+    assert report.embedding_engine is None  # nothing was embedded here ...
+    ix = open_index(tmp_path / "idx")
+    assert onnx_engine.status(ix.encoder_identity.fingerprint)["state"] == "compiled"  # ... but traces will need it
+    assert ix.image_encoder(precision="fp32").engine == "onnx"

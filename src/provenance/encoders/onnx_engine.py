@@ -80,10 +80,11 @@ def wanted(engine: str | None, *, spec: str | None, device: str | None, precisio
     return fp32 and spec is None
 
 
-def compiled_for(enc, engine: str | None = None) -> "OnnxImageEncoder | None":
+def compiled_for(enc, engine: str | None = None, *, open_session: bool = True) -> "OnnxImageEncoder | None":
     """The compiled copy of a loaded torch :class:`Encoder`'s image tower, exported now if need be, when
     ``engine`` allows it and ``enc`` runs float32 on the CPU (where ONNX Runtime also embeds faster:
-    60 against 67-76 ms per ViT-B-32 image on a 2-core AMD EPYC); else None."""
+    60 against 67-76 ms per ViT-B-32 image on a 2-core AMD EPYC); else None. ``open_session=False``
+    only makes sure the cache holds it, for later traces (builds of precomputed embeddings)."""
     engine = engine or os.environ.get(ENGINE_ENV) or "auto"
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -92,10 +93,15 @@ def compiled_for(enc, engine: str | None = None) -> "OnnxImageEncoder | None":
         raise UsageError("the onnx engine runs float32 on the CPU: use --precision fp32 (and no --device cuda), or --engine torch")
     if engine == "torch" or not exact:
         return None
-    compiled = load(enc.fingerprint)
-    if compiled is None and not export_failed_before(enc.fingerprint) and export(enc) is not None:
+    state = status(enc.fingerprint)["state"]
+    if state == "failed" or (state == "compiled" and not open_session):
+        return None
+    if state == "compiled":
         compiled = load(enc.fingerprint)
-    return compiled
+        if compiled is not None:
+            return compiled
+    export(enc)  # not compiled yet, or damaged: (re)made from the model at hand
+    return load(enc.fingerprint) if open_session else None
 
 
 def probe_pixels(crop: tuple[int, int]) -> np.ndarray:
@@ -217,18 +223,12 @@ def status(fingerprint: str | None) -> dict[str, Any]:
     except (OSError, ValueError):
         return {"state": "not compiled", "why": "the first float32 trace on the CPU compiles it", "path": str(onnx_path)}
     if meta.get("failed"):
+        if meta.get("versions") != _versions():  # other packages now: worth another try
+            return {"state": "not compiled", "why": "an export with other package versions failed; the next one retries",
+                    "path": str(onnx_path)}
         return {"state": "failed", "why": meta["failed"], "path": str(onnx_path)}
     return {"state": "compiled", "path": str(onnx_path), "created": meta.get("created"),
             "min_cosine_vs_torch": meta.get("min_cosine_vs_torch")}
-
-
-def export_failed_before(fingerprint: str) -> bool:
-    """True when exporting these weights failed with the packages installed now (do not retry each trace)."""
-    try:
-        meta = json.loads(_paths(fingerprint)[1].read_text())
-    except (OSError, ValueError):
-        return False
-    return bool(meta.get("failed")) and meta.get("versions") == _versions()
 
 
 def export(enc) -> Path | None:

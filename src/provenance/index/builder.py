@@ -196,7 +196,7 @@ class _Builder:
         self.encoder = encoder
         # Images go through the compiled ONNX copy of the image tower where it is exact and faster
         # (float32 on the CPU); the torch encoder stays for what needs it (fingerprint, zero-shot text).
-        self.embedder = self._embedder(encoder) if not self._all_precomputed else encoder
+        self.embedder = self._embedder(encoder)
         self.sources = sources
         self._label_fields: list[str] = []
         if self.labeler is not None:
@@ -280,7 +280,10 @@ class _Builder:
             return None
         from ..encoders import onnx_engine
 
-        return onnx_engine.compiled_for(encoder, self.opts.engine) or encoder
+        # Precomputed embeddings need no image model here, but traces of the index will: the model is
+        # loaded anyway (for its fingerprint), so the compiled copy is made now, not at the first trace.
+        compiled = onnx_engine.compiled_for(encoder, self.opts.engine, open_session=not self._all_precomputed)
+        return compiled or encoder
 
     def _load_encoder(self, spec: str):
         from ..encoders import load_encoder

@@ -159,8 +159,8 @@ class Index:
             if compiled is not None:
                 return compiled
             enc = self.encoder(spec, device=device, precision=precision)
-            if not onnx_engine.export_failed_before(fingerprint):
-                onnx_engine.export(enc)  # for the next trace; this one has torch loaded already
+            if onnx_engine.status(fingerprint)["state"] != "failed":
+                onnx_engine.export(enc)  # (re)made for the next trace; this one has torch loaded already
             return enc
 
         return self._once(("onnx", fingerprint), load)
