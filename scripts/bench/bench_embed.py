@@ -13,13 +13,15 @@ Each pipeline run sits between two bare-forward runs and is compared with their 
 machine's speed drifts); the median over --repeat runs is reported, with every ratio in the JSON.
   index     the whole `provenance index` command on the shards (model load included)
 
-for each precision asked, and checks that reduced-precision embeddings match
-float32 ones (min cosine over all images).
+for each precision and engine asked (torch; onnx, the compiled copy of the image
+tower that float32 builds on the CPU use), and checks that reduced-precision and
+ONNX embeddings match torch float32 ones (min cosine over all images).
 
 Examples:
   python scripts/bench/bench_embed.py                       # 600 images, ViT-B-32, auto precision
   python scripts/bench/bench_embed.py --precisions fp32,bf16 --images 300
   python scripts/bench/bench_embed.py --encoder tiny --images 200
+  python scripts/bench/bench_embed.py --precisions fp32 --engines torch,onnx
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="decode threads (default: provenance's default)")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each bare-forward measurement")
     ap.add_argument("--repeat", type=int, default=3, help="pipeline runs per source, each between two bare-forward runs")
+    ap.add_argument("--engines", default="torch,onnx",
+                    help="comma-separated: torch, onnx (the compiled copy; float32 only, skipped for other precisions)")
     ap.add_argument("--no-index", action="store_true", help="skip the full `provenance index` run")
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     args = ap.parse_args()
@@ -138,15 +142,28 @@ def main() -> None:
     pattern = f"{shards}/{{00000..{(args.images - 1) // 100:05d}}}.tar"
     reference = None
     rows = []
-    for prec in [p for p in args.precisions.split(",") if p]:
+    for prec, engine in [(p, e) for p in args.precisions.split(",") if p for e in args.engines.split(",") if e]:
         t0 = time.perf_counter()
-        enc = load_encoder(args.encoder, precision=prec)
+        torch_enc = load_encoder(args.encoder, precision=prec)
+        enc = torch_enc
+        if engine == "onnx":
+            from provenance.encoders import onnx_engine
+            from provenance.errors import UsageError
+
+            try:
+                enc = onnx_engine.compiled_for(torch_enc, "onnx")
+            except UsageError:
+                print(f"  {prec}: no onnx run (the compiled copy runs float32 only)", file=sys.stderr, flush=True)
+                continue
+            if enc is None:
+                print(f"  {prec}: {args.encoder} could not be compiled; no onnx run", file=sys.stderr, flush=True)
+                continue
         load_s = time.perf_counter() - t0
         # The machine's speed drifts (it is shared): each pipeline run is bracketed by bare-forward
         # runs, its ratio taken against their mean, and the median ratio of --repeat runs reported.
         forwards = [bare_forward(enc, args.batch_size, args.seconds)]
         used = enc.precision
-        row = {"precision": used, "requested": prec, "batch": args.batch_size, "load_s": round(load_s, 2)}
+        row = {"precision": used, "requested": prec, "engine": engine, "batch": args.batch_size, "load_s": round(load_s, 2)}
         for name, source in (("folder", str(folder)), ("shards", pattern)):
             speeds, ratios = [], []
             for _ in range(args.repeat):
@@ -158,7 +175,7 @@ def main() -> None:
             row[f"{name}_vs_forward"] = round(statistics.median(ratios), 3)
             row[f"{name}_ratios"] = [round(r, 3) for r in ratios]
             if name == "folder":
-                if used == "fp32" and reference is None:
+                if used == "fp32" and engine == "torch" and reference is None:
                     reference = vecs
                 row["_vecs"] = vecs
         fwd = statistics.median(forwards)
@@ -167,15 +184,16 @@ def main() -> None:
         if not args.no_index:
             out = args.workdir / "indexes" / "bench-embed"
             cmd = [*PROVENANCE, "index", str(out), "--from", pattern,
-                   "--encoder", args.encoder, "--precision", prec, "--batch-size", str(args.batch_size), "--overwrite",
-                   "--no-progress", "--json", "--no-faces"]
+                   "--encoder", args.encoder, "--precision", prec, "--engine", engine, "--batch-size", str(args.batch_size),
+                   "--overwrite", "--no-progress", "--json", "--no-faces"]
             run = run_measured(cmd)
             rep = json.loads(run["stdout"])
             row["index_cmd_img_s"] = round(rep["added"] / run["seconds"], 1)
             row["index_cmd_s"] = run["seconds"]
             row["index_cmd"] = " ".join(cmd[1:])
         rows.append(row)
-        print(f"  {prec}: forward {fwd:.1f} img/s, folder {row['folder_img_s']}, shards {row['shards_img_s']}", file=sys.stderr, flush=True)
+        print(f"  {prec}, {engine}: forward {fwd:.1f} img/s, folder {row['folder_img_s']}, shards {row['shards_img_s']}",
+              file=sys.stderr, flush=True)
     if reference is None and any(r["precision"] != "fp32" for r in rows):
         enc = load_encoder(args.encoder, precision="fp32")
         _, reference = pipeline(enc, str(folder), args.batch_size, args.workers)
@@ -183,7 +201,7 @@ def main() -> None:
         vecs = r.pop("_vecs")
         if reference is not None:
             r["min_cosine_vs_fp32"] = round(float(np.min(np.sum(vecs * reference, axis=1))), 6)
-    cols = ["precision", "batch", "forward_img_s", "folder_img_s", "folder_vs_forward", "shards_img_s", "shards_vs_forward",
+    cols = ["precision", "engine", "batch", "forward_img_s", "folder_img_s", "folder_vs_forward", "shards_img_s", "shards_vs_forward",
             "index_cmd_img_s", "min_cosine_vs_fp32", "load_s"]
     emit(f"Embedding throughput, {args.encoder}, {args.images} JPEGs (320-1024 px), images/s", cols, rows,
          {"bench": "embed", "encoder": args.encoder, "images": args.images, "machine": machine(), "results": rows})
